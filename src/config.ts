@@ -1,0 +1,181 @@
+import { envSchema } from 'env-schema'
+import { Type, type Static } from '@sinclair/typebox'
+import { randomBytes } from 'node:crypto'
+
+// Every setting is an environment variable, validated here once at start.
+// Durations accept a number of seconds or a value with a unit: 500ms, 30s, 15m, 2h, 7d.
+const Duration = (fallback: string) => Type.String({ default: fallback, pattern: '^\\d+(ms|s|m|h|d)?$' })
+const Flag = (fallback: boolean) => Type.Boolean({ default: fallback })
+
+const EnvSchema = Type.Object({
+  NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], { default: 'development' }),
+  HOST: Type.String({ default: '127.0.0.1' }),
+  PORT: Type.Integer({ default: 3000, minimum: 0, maximum: 65535 }),
+  LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
+  PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
+
+  DATABASE_URL: Type.String({ pattern: '^postgres(ql)?://' }),
+  DATABASE_POOL_MAX: Type.Integer({ default: 10, minimum: 1, maximum: 200 }),
+  DATABASE_QUERY_TIMEOUT: Duration('10s'),
+  MIGRATE_ON_START: Flag(true),
+
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+
+  AI_SERVER_URL: Type.String({ pattern: '^https?://' }),
+  AI_CONNECT_TIMEOUT: Duration('2s'),
+  AI_REQUEST_TIMEOUT: Duration('10s'),
+  AI_MAX_RETRIES: Type.Integer({ default: 3, minimum: 0, maximum: 10 }),
+  AI_RETRY_BASE_DELAY: Duration('200ms'),
+
+  JWT_SECRET: Type.Optional(Type.String()),
+  ACCESS_TOKEN_TTL: Duration('15m'),
+  REFRESH_TOKEN_TTL: Duration('30d'),
+  STREAM_TOKEN_TTL: Duration('5m'),
+  COOKIE_SECURE: Type.Optional(Type.Boolean()),
+
+  ADMIN_EMAIL: Type.Optional(Type.String({ format: 'email' })),
+  ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 12 })),
+  BOOTSTRAP_ADMIN: Flag(true),
+
+  LOGIN_MAX_PER_IP: Type.Integer({ default: 30, minimum: 1 }),
+  LOGIN_MAX_PER_EMAIL: Type.Integer({ default: 10, minimum: 1 }),
+  LOGIN_WINDOW: Duration('15m'),
+  RATE_LIMIT_MAX: Type.Integer({ default: 1200, minimum: 1 }),
+  RATE_LIMIT_WINDOW: Duration('1m'),
+  TRUST_PROXY: Type.String({ default: 'false' }),
+  CORS_ORIGINS: Type.String({ default: '' }),
+  DOCS_ENABLED: Flag(true),
+
+  JOB_DEADLINE: Duration('15m'),
+  JOB_SWEEP_INTERVAL: Duration('30s'),
+  USER_MAX_ACTIVE_JOBS: Type.Integer({ default: 50, minimum: 1 }),
+  SSE_HEARTBEAT_INTERVAL: Duration('15s'),
+  SSE_RETRY: Duration('3s'),
+  SSE_MAX_BUFFERED_BYTES: Type.Integer({ default: 1_048_576, minimum: 1024 }),
+  SHUTDOWN_GRACE: Duration('8s'),
+})
+
+type Env = Static<typeof EnvSchema>
+
+export interface Config {
+  env: Env['NODE_ENV']
+  host: string
+  port: number
+  logLevel: Env['LOG_LEVEL']
+  publicUrl?: string
+  databaseUrl: string
+  databasePoolMax: number
+  databaseQueryTimeoutMs: number
+  migrateOnStart: boolean
+  redisUrl?: string
+  ai: { baseUrl: string; connectTimeoutMs: number; requestTimeoutMs: number; maxRetries: number; retryBaseDelayMs: number }
+  auth: {
+    jwtSecret: string
+    accessTokenTtlMs: number
+    refreshTokenTtlMs: number
+    streamTokenTtlMs: number
+    cookieSecure: boolean
+    loginMaxPerIp: number
+    loginMaxPerEmail: number
+    loginWindowMs: number
+  }
+  admin?: { email: string; password: string }
+  bootstrapAdmin: boolean
+  rateLimit: { max: number; windowMs: number }
+  trustProxy: boolean | string | number
+  corsOrigins: string[]
+  docsEnabled: boolean
+  jobs: { deadlineMs: number; sweepIntervalMs: number; maxActivePerUser: number }
+  sse: { heartbeatMs: number; retryMs: number; maxBufferedBytes: number }
+  shutdownGraceMs: number
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+
+export function parseDuration(value: string): number {
+  const match = /^(\d+)(ms|s|m|h|d)?$/.exec(value)
+  if (!match) throw new ConfigError(`invalid duration "${value}"`)
+  return Number(match[1]) * UNIT_MS[match[2] ?? 's']!
+}
+
+function parseTrustProxy(value: string): boolean | string | number {
+  if (value === 'true') return true
+  if (value === 'false' || value === '') return false
+  if (/^\d+$/.test(value)) return Number(value) // number of hops
+  return value // comma-separated addresses or CIDR ranges
+}
+
+const MIN_SECRET_LENGTH = 32
+
+export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
+  let env: Env
+  try {
+    env = envSchema<Env>({ schema: EnvSchema, data: source, dotenv: false })
+  } catch (err) {
+    throw new ConfigError(`invalid environment: ${(err as Error).message}`)
+  }
+  const production = env.NODE_ENV === 'production'
+
+  let jwtSecret = env.JWT_SECRET ?? ''
+  if (jwtSecret.length < MIN_SECRET_LENGTH) {
+    if (production) {
+      throw new ConfigError(`JWT_SECRET must be set to at least ${MIN_SECRET_LENGTH} characters in production`)
+    }
+    // Outside production a missing secret gets a random one: tokens then die with the process.
+    jwtSecret = randomBytes(32).toString('base64url')
+  }
+  if ((env.ADMIN_EMAIL === undefined) !== (env.ADMIN_PASSWORD === undefined)) {
+    throw new ConfigError('ADMIN_EMAIL and ADMIN_PASSWORD must be set together')
+  }
+
+  return {
+    env: env.NODE_ENV,
+    host: env.HOST,
+    port: env.PORT,
+    logLevel: env.LOG_LEVEL,
+    publicUrl: env.PUBLIC_URL?.replace(/\/+$/, ''),
+    databaseUrl: env.DATABASE_URL,
+    databasePoolMax: env.DATABASE_POOL_MAX,
+    databaseQueryTimeoutMs: parseDuration(env.DATABASE_QUERY_TIMEOUT),
+    migrateOnStart: env.MIGRATE_ON_START,
+    redisUrl: env.REDIS_URL,
+    ai: {
+      baseUrl: env.AI_SERVER_URL.replace(/\/+$/, ''),
+      connectTimeoutMs: parseDuration(env.AI_CONNECT_TIMEOUT),
+      requestTimeoutMs: parseDuration(env.AI_REQUEST_TIMEOUT),
+      maxRetries: env.AI_MAX_RETRIES,
+      retryBaseDelayMs: parseDuration(env.AI_RETRY_BASE_DELAY),
+    },
+    auth: {
+      jwtSecret,
+      accessTokenTtlMs: parseDuration(env.ACCESS_TOKEN_TTL),
+      refreshTokenTtlMs: parseDuration(env.REFRESH_TOKEN_TTL),
+      streamTokenTtlMs: parseDuration(env.STREAM_TOKEN_TTL),
+      cookieSecure: env.COOKIE_SECURE ?? production,
+      loginMaxPerIp: env.LOGIN_MAX_PER_IP,
+      loginMaxPerEmail: env.LOGIN_MAX_PER_EMAIL,
+      loginWindowMs: parseDuration(env.LOGIN_WINDOW),
+    },
+    admin: env.ADMIN_EMAIL && env.ADMIN_PASSWORD ? { email: env.ADMIN_EMAIL, password: env.ADMIN_PASSWORD } : undefined,
+    bootstrapAdmin: env.BOOTSTRAP_ADMIN,
+    rateLimit: { max: env.RATE_LIMIT_MAX, windowMs: parseDuration(env.RATE_LIMIT_WINDOW) },
+    trustProxy: parseTrustProxy(env.TRUST_PROXY),
+    corsOrigins: env.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean),
+    docsEnabled: env.DOCS_ENABLED,
+    jobs: {
+      deadlineMs: parseDuration(env.JOB_DEADLINE),
+      sweepIntervalMs: parseDuration(env.JOB_SWEEP_INTERVAL),
+      maxActivePerUser: env.USER_MAX_ACTIVE_JOBS,
+    },
+    sse: {
+      heartbeatMs: parseDuration(env.SSE_HEARTBEAT_INTERVAL),
+      retryMs: parseDuration(env.SSE_RETRY),
+      maxBufferedBytes: env.SSE_MAX_BUFFERED_BYTES,
+    },
+    shutdownGraceMs: parseDuration(env.SHUTDOWN_GRACE),
+  }
+}

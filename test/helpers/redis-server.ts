@@ -1,0 +1,50 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createConnection } from 'node:net'
+import { freePort } from '../../src/services/free-port.js'
+
+export interface RedisServerHandle {
+  url: string
+  port: number
+  stop(): Promise<void>
+  /** Start again on the same port after stop (an outage and its end). */
+  start(): Promise<void>
+}
+
+/** A real redis-server (Debian's package) on a free loopback port, without persistence. */
+export async function startRedisServer(): Promise<RedisServerHandle> {
+  const port = await freePort()
+  let child: ChildProcess | undefined
+  const start = async () => {
+    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no'], { stdio: 'ignore' })
+    child.on('error', (err) => {
+      throw new Error(`redis-server could not start (is it installed?): ${err.message}`)
+    })
+    await waitForPort(port, 10_000)
+  }
+  const stop = async () => {
+    const running = child
+    child = undefined
+    if (!running || running.exitCode !== null) return
+    await new Promise<void>((resolve) => {
+      running.once('exit', () => resolve())
+      running.kill('SIGKILL')
+    })
+  }
+  process.once('exit', () => child?.kill('SIGKILL'))
+  await start()
+  return { url: `redis://127.0.0.1:${port}`, port, stop, start }
+}
+
+async function waitForPort(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = createConnection({ port, host: '127.0.0.1' })
+      socket.once('connect', () => { socket.destroy(); resolve(true) })
+      socket.once('error', () => resolve(false))
+    })
+    if (ok) return
+    if (Date.now() > deadline) throw new Error(`nothing listening on port ${port} after ${timeoutMs} ms`)
+    await new Promise((r) => setTimeout(r, 25))
+  }
+}
