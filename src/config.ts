@@ -33,7 +33,7 @@ const EnvSchema = Type.Object({
   STREAM_TOKEN_TTL: Duration('5m'),
   COOKIE_SECURE: Type.Optional(Type.Boolean()),
 
-  ADMIN_EMAIL: Type.Optional(Type.String({ format: 'email' })),
+  ADMIN_EMAIL: Type.Optional(Type.String({ pattern: '^[^@\\s]+@[^@\\s]+$' })),
   ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 12 })),
   BOOTSTRAP_ADMIN: Flag(true),
 
@@ -82,7 +82,7 @@ export interface Config {
   admin?: { email: string; password: string }
   bootstrapAdmin: boolean
   rateLimit: { max: number; windowMs: number }
-  trustProxy: boolean | string | number
+  trustProxy: boolean | string | ((address: string, hop: number) => boolean)
   corsOrigins: string[]
   docsEnabled: boolean
   jobs: { deadlineMs: number; sweepIntervalMs: number; maxActivePerUser: number }
@@ -102,10 +102,13 @@ export function parseDuration(value: string): number {
   return Number(match[1]) * UNIT_MS[match[2] ?? 's']!
 }
 
-function parseTrustProxy(value: string): boolean | string | number {
+function parseTrustProxy(value: string): Config['trustProxy'] {
   if (value === 'true') return true
   if (value === 'false' || value === '') return false
-  if (/^\d+$/.test(value)) return Number(value) // number of hops
+  if (/^\d+$/.test(value)) {
+    const hops = Number(value) // trust this many proxies in front of the gateway
+    return (_address, hop) => hop < hops
+  }
   return value // comma-separated addresses or CIDR ranges
 }
 

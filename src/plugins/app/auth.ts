@@ -1,0 +1,112 @@
+import fp from 'fastify-plugin'
+import jwt from '@fastify/jwt'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { activeIdentity, type Identity } from '../../services/auth/accounts.js'
+import { forbidden, unauthorized } from '../../http-errors.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** preHandler: a valid access token (Bearer header or session cookie) of an active session. */
+    authenticate: (request: FastifyRequest) => Promise<void>
+    /** preHandler, after authenticate: only admins pass. */
+    requireAdmin: (request: FastifyRequest) => Promise<void>
+    /** For event streams: as authenticate, or a stream token scoped to `jobId` in `?token=`. */
+    authenticateStream: (request: FastifyRequest, jobId: string) => Promise<Identity>
+    tokens: {
+      access(identity: Identity): string
+      stream(identity: Identity, jobId: string): string
+    }
+    sessionCookies: {
+      set(reply: FastifyReply, accessToken: string, refreshToken: string): void
+      clear(reply: FastifyReply): void
+    }
+  }
+  interface FastifyRequest {
+    identity: Identity
+  }
+}
+
+export const SESSION_COOKIE = 'nexa_session'
+export const REFRESH_COOKIE = 'nexa_refresh'
+
+interface TokenClaims {
+  sub: string
+  sid: string
+  typ: 'access' | 'stream'
+  job?: string
+}
+
+export default fp(async (app) => {
+  const { auth } = app.config
+  await app.register(jwt, {
+    secret: auth.jwtSecret,
+    // Pinned: a token is HS256 with an expiry, or it is nothing.
+    sign: { algorithm: 'HS256' },
+    verify: { algorithms: ['HS256'], requiredClaims: ['exp', 'sub', 'sid', 'typ'] },
+  })
+  app.decorateRequest('identity', null as unknown as Identity)
+
+  const seconds = (ms: number) => Math.floor(ms / 1000)
+  app.decorate('tokens', {
+    access: (identity: Identity) =>
+      app.jwt.sign({ sub: identity.id, sid: identity.sessionId, typ: 'access' } satisfies TokenClaims, { expiresIn: seconds(auth.accessTokenTtlMs) }),
+    // Goes in a URL (EventSource cannot send headers), so it opens one job's stream for a few minutes and nothing else.
+    stream: (identity: Identity, jobId: string) =>
+      app.jwt.sign({ sub: identity.id, sid: identity.sessionId, typ: 'stream', job: jobId } satisfies TokenClaims, { expiresIn: seconds(auth.streamTokenTtlMs) }),
+  })
+
+  const cookieBase = { httpOnly: true, secure: auth.cookieSecure, sameSite: 'lax' as const }
+  app.decorate('sessionCookies', {
+    set(reply: FastifyReply, accessToken: string, refreshToken: string) {
+      reply.setCookie(SESSION_COOKIE, accessToken, { ...cookieBase, path: '/', maxAge: seconds(auth.accessTokenTtlMs) })
+      reply.setCookie(REFRESH_COOKIE, refreshToken, { ...cookieBase, sameSite: 'strict', path: '/auth', maxAge: seconds(auth.refreshTokenTtlMs) })
+    },
+    clear(reply: FastifyReply) {
+      reply.clearCookie(SESSION_COOKIE, { ...cookieBase, path: '/' })
+      reply.clearCookie(REFRESH_COOKIE, { ...cookieBase, sameSite: 'strict', path: '/auth' })
+    },
+  })
+
+  function verify(token: string, typ: TokenClaims['typ']): TokenClaims | undefined {
+    try {
+      const claims = app.jwt.verify<TokenClaims>(token)
+      return claims.typ === typ ? claims : undefined
+    } catch {
+      return undefined
+    }
+  }
+
+  function bearerOrCookie(request: FastifyRequest): string | undefined {
+    const header = request.headers.authorization
+    if (header) return /^Bearer ([A-Za-z0-9\-_.]+)$/.exec(header)?.[1] ?? ''
+    return request.cookies[SESSION_COOKIE]
+  }
+
+  // Every request checks that the session is still open and the user enabled: logout and
+  // disabling take effect at once, not when the access token expires.
+  async function identityFrom(claims: TokenClaims | undefined): Promise<Identity> {
+    if (!claims) throw unauthorized('Missing, invalid or expired token')
+    const identity = await activeIdentity(app.pg.pool, claims.sub, claims.sid)
+    if (!identity) throw unauthorized('Session ended or account disabled')
+    return identity
+  }
+
+  app.decorate('authenticate', async (request: FastifyRequest) => {
+    const token = bearerOrCookie(request)
+    request.identity = await identityFrom(token ? verify(token, 'access') : undefined)
+  })
+
+  app.decorate('requireAdmin', async (request: FastifyRequest) => {
+    if (request.identity?.role !== 'ADMIN') throw forbidden('Administrators only')
+  })
+
+  app.decorate('authenticateStream', async (request: FastifyRequest, jobId: string) => {
+    const queryToken = (request.query as { token?: string }).token
+    if (queryToken) {
+      const claims = verify(queryToken, 'stream')
+      return identityFrom(claims?.job === jobId ? claims : undefined)
+    }
+    const token = bearerOrCookie(request)
+    return identityFrom(token ? verify(token, 'access') : undefined)
+  })
+}, { name: 'auth', dependencies: ['config', 'postgres'] })

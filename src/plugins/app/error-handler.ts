@@ -1,0 +1,39 @@
+import fp from 'fastify-plugin'
+import { STATUS_CODES } from 'node:http'
+import type { FastifyError } from 'fastify'
+import { HttpError } from '../../http-errors.js'
+import { isDatabaseUnavailable } from '../../db/errors.js'
+
+/**
+ * One error shape for every failure: {statusCode, error, code, message}. Clients never see a
+ * stack trace or SQL; unexpected errors are logged in full and answered as a plain 500.
+ */
+export default fp(async (app) => {
+  app.setErrorHandler((err: FastifyError | HttpError, request, reply) => {
+    const body = (statusCode: number, code: string, message: string, extra: Record<string, unknown> = {}) =>
+      reply.code(statusCode).send({ statusCode, error: STATUS_CODES[statusCode] ?? 'Error', code, message, ...extra })
+
+    if (err instanceof HttpError) {
+      reply.headers(err.headers)
+      return body(err.statusCode, err.code, err.message, err.details)
+    }
+    if ('validation' in err && err.validation) {
+      return body(400, 'invalid_request', `${err.validationContext ?? 'request'} ${err.message.replace(/^(body|querystring|params|headers)\/?/, '')}`.trim())
+    }
+    if (isDatabaseUnavailable(err)) {
+      request.log.warn({ err: err.message }, 'database unavailable')
+      reply.header('retry-after', '5')
+      return body(503, 'database_unavailable', 'The database is unavailable; try again shortly')
+    }
+    const status = (err as FastifyError).statusCode
+    if (status && status >= 400 && status < 500) {
+      return body(status, (err as FastifyError).code?.toLowerCase() ?? 'bad_request', err.message)
+    }
+    request.log.error({ err }, 'unhandled error')
+    return body(500, 'internal_error', 'Internal server error')
+  })
+
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send({ statusCode: 404, error: 'Not Found', code: 'route_not_found', message: `No route ${request.method} ${request.url.split('?')[0]}` })
+  })
+}, { name: 'error-handler' })

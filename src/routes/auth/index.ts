@@ -1,0 +1,99 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import { findUserForLogin, normalizeEmail, openSession, revokeSession, rotateRefreshToken, sessionOfRefreshToken, type Identity } from '../../services/auth/accounts.js'
+import { decoyPasswordHash, verifyPassword } from '../../services/auth/passwords.js'
+import { HttpError, tooManyRequests, unauthorized } from '../../http-errors.js'
+import { LoginBody, RefreshBody, TokenResponse, Role } from '../../schemas/auth.js'
+import { errorResponses, Uuid } from '../../schemas/common.js'
+import { REFRESH_COOKIE } from '../../plugins/app/auth.js'
+
+const auth: FastifyPluginAsyncTypebox = async (app) => {
+  const { config } = app
+  const pool = app.pg.pool
+  const loginPerIp = app.createRateLimit({ max: config.auth.loginMaxPerIp, timeWindow: config.auth.loginWindowMs, keyGenerator: (req) => `login-ip:${req.ip}` })
+  const loginPerEmail = app.createRateLimit({
+    max: config.auth.loginMaxPerEmail,
+    timeWindow: config.auth.loginWindowMs,
+    keyGenerator: (req) => `login-email:${normalizeEmail((req.body as { email: string }).email)}`,
+  })
+
+  const issue = (identity: Identity, refreshToken: string) => ({
+    access_token: app.tokens.access(identity),
+    token_type: 'Bearer' as const,
+    expires_in: Math.floor(config.auth.accessTokenTtlMs / 1000),
+    refresh_token: refreshToken,
+    user: { id: identity.id, email: identity.email, role: identity.role },
+  })
+
+  app.post('/auth/login', {
+    schema: {
+      tags: ['auth'], summary: 'Sign in with email and password', security: [],
+      body: LoginBody,
+      response: { 200: TokenResponse, ...errorResponses(400, 401, 429) },
+    },
+  }, async (request, reply) => {
+    for (const check of [loginPerIp, loginPerEmail]) {
+      const limit = await check(request)
+      if (!limit.isAllowed && limit.isExceeded) throw tooManyRequests(limit.ttlInSeconds, 'Too many sign-in attempts; try again later')
+    }
+    const user = await findUserForLogin(pool, request.body.email)
+    // Unknown email, wrong password and disabled account cost the same and answer the same.
+    const passwordOk = await verifyPassword(request.body.password, user?.password_hash ?? (await decoyPasswordHash()))
+    if (!user || !passwordOk || user.disabled) throw new HttpError(401, 'invalid_credentials', 'Email or password is incorrect')
+    const { sessionId, refreshToken } = await openSession(pool, user.id, config.auth.refreshTokenTtlMs)
+    const tokens = issue({ id: user.id, email: user.email, role: user.role, sessionId }, refreshToken)
+    app.sessionCookies.set(reply, tokens.access_token, refreshToken)
+    request.log.info({ userId: user.id }, 'signed in')
+    return tokens
+  })
+
+  app.post('/auth/refresh', {
+    schema: {
+      tags: ['auth'], summary: 'Exchange a refresh token (body or cookie) for new tokens; the old one stops working', security: [],
+      body: Type.Optional(RefreshBody),
+      response: { 200: TokenResponse, ...errorResponses(400, 401) },
+    },
+  }, async (request, reply) => {
+    const token = request.body?.refresh_token ?? request.cookies[REFRESH_COOKIE]
+    if (!token) throw unauthorized('No refresh token')
+    const rotation = await rotateRefreshToken(pool, token, config.auth.refreshTokenTtlMs)
+    if (!rotation.ok) {
+      if (rotation.reason === 'reused') request.log.warn('refresh token reused: session revoked')
+      app.sessionCookies.clear(reply)
+      throw new HttpError(401, 'invalid_refresh_token', rotation.reason === 'reused'
+        ? 'This refresh token was already used; the session has been ended for safety. Sign in again'
+        : 'Refresh token is invalid or expired; sign in again')
+    }
+    const tokens = issue(rotation.identity, rotation.refreshToken)
+    app.sessionCookies.set(reply, tokens.access_token, rotation.refreshToken)
+    return tokens
+  })
+
+  app.post('/auth/logout', {
+    schema: {
+      tags: ['auth'], summary: 'End the session of the given refresh token, or of the access token used',
+      body: Type.Optional(RefreshBody),
+      response: { 204: Type.Null(), ...errorResponses(400, 401) },
+    },
+  }, async (request, reply) => {
+    const refresh = request.body?.refresh_token ?? request.cookies[REFRESH_COOKIE]
+    let sessionId = refresh ? await sessionOfRefreshToken(pool, refresh) : undefined
+    if (!sessionId) {
+      await app.authenticate(request)
+      sessionId = request.identity.sessionId
+    }
+    await revokeSession(pool, sessionId, 'logout')
+    app.sessionCookies.clear(reply)
+    return reply.code(204).send(null)
+  })
+
+  app.get('/auth/me', {
+    onRequest: app.authenticate,
+    schema: {
+      tags: ['auth'], summary: 'The signed-in user',
+      response: { 200: Type.Object({ id: Uuid, email: Type.String(), role: Role }), ...errorResponses(401) },
+    },
+  }, async (request) => ({ id: request.identity.id, email: request.identity.email, role: request.identity.role }))
+}
+
+export default auth

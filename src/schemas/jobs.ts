@@ -1,0 +1,49 @@
+import { Type } from '@sinclair/typebox'
+import { Nullable, PlainText, Timestamp, Uuid } from './common.js'
+
+export const Manufacturer = Type.Object({ name: Type.String(), address: Nullable(Type.String()), country: Nullable(Type.String()) })
+
+export const Classification = Type.Object({
+  id: Uuid,
+  partnumber: Type.String(),
+  ncm: Type.String({ description: '8-digit NCM code', examples: ['85412120'] }),
+  ncm_formatted: Type.String({ examples: ['8541.21.20'] }),
+  ex: Nullable(Type.String({ description: 'Ex-TIPI code' })),
+  nve: Nullable(Type.String()),
+  description: Nullable(Type.String()),
+  manufacturer: Nullable(Manufacturer),
+  confidence: Nullable(Type.Number({ minimum: 0, maximum: 1 })),
+  status: Type.Union([Type.Literal('ACTIVE'), Type.Literal('REJECTED'), Type.Literal('REPLACED')]),
+  job_id: Nullable(Uuid),
+  created_at: Timestamp,
+  reviewed_at: Nullable(Timestamp),
+}, { $id: 'Classification' })
+
+export const JobStatus = Type.Union([Type.Literal('QUEUED'), Type.Literal('RUNNING'), Type.Literal('DONE'), Type.Literal('FAILED')])
+export const JobKind = Type.Union([Type.Literal('SINGLE'), Type.Literal('BATCH')])
+
+export const Job = Type.Object({
+  id: Uuid,
+  kind: JobKind,
+  status: JobStatus,
+  source: Type.Union([Type.Literal('AI'), Type.Literal('HISTORY')], { description: 'HISTORY: answered from an accepted classification, without the AI server' }),
+  partnumber: Nullable(Type.String()),
+  input: Type.Object({ description: Nullable(Type.String()), manufacturer: Nullable(Type.String()), supplier: Nullable(Type.String()) }),
+  progress: Nullable(Type.Object({ current: Type.Integer(), total: Type.Integer(), message: Nullable(Type.String()) })),
+  error: Nullable(Type.String()),
+  result: Nullable(Type.Ref(Classification)),
+  attempt: Type.Integer(),
+  owner_id: Uuid,
+  created_at: Timestamp,
+  updated_at: Timestamp,
+  finished_at: Nullable(Timestamp),
+  events_url: Type.Optional(Type.String({ description: 'SSE stream of this job, with a short-lived token scoped to it' })),
+}, { $id: 'Job' })
+
+export const ClassifyBody = Type.Object({
+  partnumber: PlainText(100, 1),
+  description: Type.Optional(PlainText(2000)),
+  manufacturer: Type.Optional(PlainText(300)),
+  supplier: Type.Optional(PlainText(300)),
+  reclassify: Type.Optional(Type.Boolean({ description: 'Ask the AI server even if the part number already has an accepted classification' })),
+}, { additionalProperties: false })

@@ -1,0 +1,121 @@
+import type pg from 'pg'
+import { inTransaction, type Queryable } from '../../db/queryable.js'
+import { formatNcm, type ClassificationFields } from '../ai/classification-result.js'
+
+export type ClassificationStatus = 'ACTIVE' | 'REJECTED' | 'REPLACED'
+
+export interface ClassificationView {
+  id: string
+  partnumber: string
+  ncm: string
+  ncm_formatted: string
+  ex: string | null
+  nve: string | null
+  description: string | null
+  manufacturer: { name: string; address: string | null; country: string | null } | null
+  confidence: number | null
+  status: ClassificationStatus
+  job_id: string | null
+  created_at: Date
+  reviewed_at: Date | null
+}
+
+export const CLASSIFICATION_SELECT = `
+  SELECT c.id, p.code AS partnumber, c.ncm, c.ex, c.nve, c.description, c.confidence, c.status, c.job_id,
+         c.created_at, c.reviewed_at, m.name AS m_name, m.address AS m_address, m.country AS m_country
+    FROM classifications c
+    JOIN partnumbers p ON p.id = c.partnumber_id
+    LEFT JOIN manufacturers m ON m.id = c.manufacturer_id`
+
+export function toClassificationView(row: Record<string, any>): ClassificationView {
+  return {
+    id: row.id,
+    partnumber: row.partnumber,
+    ncm: row.ncm,
+    ncm_formatted: formatNcm(row.ncm),
+    ex: row.ex,
+    nve: row.nve,
+    description: row.description,
+    manufacturer: row.m_name ? { name: row.m_name, address: row.m_address, country: row.m_country } : null,
+    confidence: row.confidence === null ? null : Number(row.confidence),
+    status: row.status,
+    job_id: row.job_id,
+    created_at: row.created_at,
+    reviewed_at: row.reviewed_at,
+  }
+}
+
+/** Part numbers are compared without case or surrounding space. */
+export function normalizePartnumber(code: string): string {
+  return code.trim().replace(/\s+/g, ' ').toUpperCase()
+}
+
+export async function findActiveClassification(db: Queryable, partnumber: string): Promise<ClassificationView | undefined> {
+  const { rows } = await db.query(`${CLASSIFICATION_SELECT} WHERE p.code = $1 AND c.status = 'ACTIVE'`, [partnumber])
+  return rows[0] ? toClassificationView(rows[0]) : undefined
+}
+
+export async function getClassification(db: Queryable, id: string): Promise<ClassificationView | undefined> {
+  const { rows } = await db.query(`${CLASSIFICATION_SELECT} WHERE c.id = $1`, [id])
+  return rows[0] ? toClassificationView(rows[0]) : undefined
+}
+
+/** Locks the part number's row, so results for the same part number are stored one after another. */
+async function lockPartnumber(client: pg.PoolClient, code: string): Promise<string> {
+  const { rows } = await client.query(
+    `INSERT INTO partnumbers (code) VALUES ($1) ON CONFLICT (code) DO UPDATE SET code = EXCLUDED.code RETURNING id`,
+    [code],
+  )
+  return rows[0].id
+}
+
+async function upsertManufacturer(client: pg.PoolClient, m: NonNullable<ClassificationFields['manufacturer']>): Promise<string> {
+  const { rows } = await client.query(
+    `INSERT INTO manufacturers (name, address, country) VALUES ($1, $2, $3)
+     ON CONFLICT (lower(name)) DO UPDATE
+       SET address = COALESCE(EXCLUDED.address, manufacturers.address),
+           country = COALESCE(EXCLUDED.country, manufacturers.country), updated_at = now()
+     RETURNING id`,
+    [m.name, m.address, m.country],
+  )
+  return rows[0].id
+}
+
+/**
+ * Stores a new accepted classification for `partnumber` inside the caller's transaction,
+ * marking the one it supersedes as REPLACED. Idempotent per job and part number.
+ */
+export async function storeClassification(client: pg.PoolClient, jobId: string, partnumber: string, fields: ClassificationFields): Promise<string> {
+  const partnumberId = await lockPartnumber(client, partnumber)
+  const existing = await client.query('SELECT id FROM classifications WHERE job_id = $1 AND partnumber_id = $2', [jobId, partnumberId])
+  if (existing.rows[0]) return existing.rows[0].id
+  const manufacturerId = fields.manufacturer ? await upsertManufacturer(client, fields.manufacturer) : null
+  await client.query(`UPDATE classifications SET status = 'REPLACED' WHERE partnumber_id = $1 AND status = 'ACTIVE'`, [partnumberId])
+  const { rows } = await client.query(
+    `INSERT INTO classifications (partnumber_id, job_id, ncm, ex, nve, description, manufacturer_id, confidence, status)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'ACTIVE') RETURNING id`,
+    [partnumberId, jobId, fields.ncm, fields.ex, fields.nve, fields.description, manufacturerId, fields.confidence],
+  )
+  return rows[0].id
+}
+
+/**
+ * A reviewer accepts (ACTIVE) or rejects (REJECTED) a classification. Accepting one
+ * replaces the part number's current accepted classification.
+ */
+export async function reviewClassification(pool: pg.Pool, id: string, status: 'ACTIVE' | 'REJECTED', reviewerId: string): Promise<ClassificationView | undefined> {
+  return inTransaction(pool, async (client) => {
+    const { rows } = await client.query('SELECT partnumber_id FROM classifications WHERE id = $1', [id])
+    if (!rows[0]) return undefined
+    await client.query('SELECT id FROM partnumbers WHERE id = $1 FOR UPDATE', [rows[0].partnumber_id])
+    if (status === 'ACTIVE') {
+      await client.query(
+        `UPDATE classifications SET status = 'REPLACED' WHERE partnumber_id = $1 AND status = 'ACTIVE' AND id <> $2`,
+        [rows[0].partnumber_id, id],
+      )
+    }
+    await client.query('UPDATE classifications SET status = $2, reviewed_by = $3, reviewed_at = now() WHERE id = $1', [id, status, reviewerId])
+    const updated = await client.query(`${CLASSIFICATION_SELECT} WHERE c.id = $1`, [id])
+    return toClassificationView(updated.rows[0])
+  })
+}

@@ -1,0 +1,78 @@
+import type pg from 'pg'
+import { inTransaction, type Queryable } from '../../db/queryable.js'
+import type { ClassificationFields } from '../ai/classification-result.js'
+import { storeClassification } from '../classifications/classifications-store.js'
+import type { Progress } from '../ai/messages.js'
+
+// The writes that move a job. Each is idempotent and guarded by the job's status and attempt,
+// so any number of gateway instances may apply the same message: one of them changes the job.
+
+export interface JobAttempt {
+  id: string
+  attempt: number
+}
+
+/** Stores a progress message once and moves the job's latest progress forward (never backward). */
+export async function recordProgress(db: Queryable, job: JobAttempt, progress: Progress, hash: Buffer, payload: object): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `WITH event AS (
+       INSERT INTO job_events (job_id, attempt, type, payload, message_hash)
+       SELECT $1, $2, 'progress', $3, $4
+        WHERE EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND attempt = $2 AND status IN ('QUEUED', 'RUNNING'))
+       ON CONFLICT (job_id, attempt, message_hash) DO NOTHING
+       RETURNING 1)
+     UPDATE jobs SET
+       status = 'RUNNING',
+       progress_current = CASE WHEN progress_current IS NULL OR $5 >= progress_current THEN $5 ELSE progress_current END,
+       progress_total   = CASE WHEN progress_current IS NULL OR $5 >= progress_current THEN $6 ELSE progress_total END,
+       progress_message = CASE WHEN progress_current IS NULL OR $5 >= progress_current THEN $7 ELSE progress_message END,
+       last_activity_at = now(), updated_at = now()
+     WHERE id = $1 AND attempt = $2 AND status IN ('QUEUED', 'RUNNING') AND EXISTS (SELECT 1 FROM event)`,
+    [job.id, job.attempt, payload, hash, progress.current, progress.total, progress.message],
+  )
+  return rowCount === 1
+}
+
+export type FinalOutcome = { status: 'DONE'; fields: ClassificationFields } | { status: 'FAILED'; error: string }
+
+/**
+ * Ends a job: its final status, its classification when it succeeded, and its one final audit event,
+ * all in one transaction. Returns false when the job had already ended (another instance won).
+ */
+export async function finishJob(pool: pg.Pool, job: JobAttempt, outcome: FinalOutcome, event: { hash: Buffer | null; payload: object }): Promise<boolean> {
+  return inTransaction(pool, async (client) => {
+    const { rows } = await client.query(
+      `UPDATE jobs SET status = $3, error = $4, finished_at = now(), updated_at = now(), last_activity_at = now()
+        WHERE id = $1 AND attempt = $2 AND status IN ('QUEUED', 'RUNNING')
+        RETURNING partnumber`,
+      [job.id, job.attempt, outcome.status, outcome.status === 'FAILED' ? outcome.error : null],
+    )
+    if (!rows[0]) return false
+    if (outcome.status === 'DONE') {
+      const classificationId = await storeClassification(client, job.id, rows[0].partnumber, outcome.fields)
+      await client.query('UPDATE jobs SET classification_id = $2 WHERE id = $1', [job.id, classificationId])
+    }
+    await client.query(
+      `INSERT INTO job_events (job_id, attempt, type, payload, message_hash, final) VALUES ($1, $2, $3, $4, $5, true)`,
+      [job.id, job.attempt, outcome.status === 'DONE' ? 'done' : 'failed', event.payload, event.hash],
+    )
+    return true
+  })
+}
+
+/** Jobs silent for longer than the deadline are failed; returns the ones this call ended. */
+export async function failSilentJobs(pool: pg.Pool, deadlineMs: number, reason: string): Promise<Array<JobAttempt & { channel: string }>> {
+  const { rows } = await pool.query(
+    `SELECT id, attempt, channel FROM jobs
+      WHERE status IN ('QUEUED', 'RUNNING') AND last_activity_at < now() - $1 * interval '1 millisecond'
+      ORDER BY last_activity_at LIMIT 500`,
+    [deadlineMs],
+  )
+  const ended: Array<JobAttempt & { channel: string }> = []
+  for (const job of rows) {
+    if (await finishJob(pool, job, { status: 'FAILED', error: reason }, { hash: null, payload: { status: 'failed', error: reason, by: 'gateway' } })) {
+      ended.push(job)
+    }
+  }
+  return ended
+}

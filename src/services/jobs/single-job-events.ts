@@ -1,0 +1,24 @@
+import type { AiMessage, Progress } from '../ai/messages.js'
+import type { ClassificationFields } from '../ai/classification-result.js'
+
+/** What one AI message means for a single-part-number job; the listener and the streams agree on it. */
+export type SingleJobEvent =
+  | { type: 'progress'; progress: Progress }
+  | { type: 'done'; fields: ClassificationFields }
+  | { type: 'failed'; error: string }
+  | { type: 'ignored'; reason: string }
+
+export function singleJobEvent(message: AiMessage): SingleJobEvent {
+  switch (message.status) {
+    case 'processing':
+      return { type: 'progress', progress: message.progress }
+    case 'failed':
+      return { type: 'failed', error: message.error?.trim() || 'AI server reported a failure without a reason' }
+    case 'done':
+      if (!message.result) return { type: 'failed', error: 'AI server finished without a result' }
+      if (!message.result.ok) return { type: 'failed', error: `AI server sent an unusable result: ${message.result.reason}` }
+      return { type: 'done', fields: message.result.fields }
+    case 'partial_result':
+      return { type: 'ignored', reason: 'partial_result on a single-part-number job' }
+  }
+}

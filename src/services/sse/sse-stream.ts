@@ -1,0 +1,103 @@
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http'
+
+export const SSE_HEADERS: OutgoingHttpHeaders = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache, no-transform',
+  // nginx: do not buffer this response, whatever proxy_buffering says.
+  'x-accel-buffering': 'no',
+  connection: 'keep-alive',
+}
+
+/** One open Server-Sent Events response. Writes are cheap and never wait: a client too slow to read is dropped. */
+export class SseStream {
+  private closed = false
+  private readonly closeListeners: Array<() => void> = []
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly maxBufferedBytes: number,
+  ) {
+    res.on('close', () => this.markClosed())
+  }
+
+  get isOpen(): boolean {
+    return !this.closed
+  }
+
+  open(headers: OutgoingHttpHeaders, retryMs: number): void {
+    this.res.writeHead(200, { ...headers, ...SSE_HEADERS })
+    this.res.socket?.setNoDelay(true)
+    this.write(`retry: ${retryMs}\n\n`)
+  }
+
+  send(event: string, id: number, data: unknown): void {
+    this.write(`id: ${id}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`)
+  }
+
+  comment(text: string): void {
+    this.write(`: ${text}\n\n`)
+  }
+
+  /** Ends the response; with `retryMs`, first tells the client when to reconnect. */
+  end(retryMs?: number): void {
+    if (this.closed) return
+    if (retryMs !== undefined) this.write(`retry: ${retryMs}\n\n`)
+    this.res.end()
+    this.markClosed()
+  }
+
+  onClose(listener: () => void): void {
+    if (this.closed) listener()
+    else this.closeListeners.push(listener)
+  }
+
+  private write(chunk: string): void {
+    if (this.closed) return
+    this.res.write(chunk)
+    // The kernel buffer is full and ours keeps growing: this client does not read. Cut it loose
+    // rather than hold memory for it without bound (EventSource reconnects and gets a snapshot).
+    if (this.res.writableLength > this.maxBufferedBytes) {
+      this.res.destroy()
+      this.markClosed()
+    }
+  }
+
+  private markClosed(): void {
+    if (this.closed) return
+    this.closed = true
+    for (const listener of this.closeListeners.splice(0)) listener()
+  }
+}
+
+/** Every open stream of the process: one heartbeat timer for all of them, and a way to end them all. */
+export class SseRegistry {
+  private readonly streams = new Set<SseStream>()
+  private readonly heartbeat: NodeJS.Timeout
+
+  constructor(private readonly options: { heartbeatMs: number; retryMs: number; maxBufferedBytes: number }) {
+    this.heartbeat = setInterval(() => {
+      for (const stream of this.streams) stream.comment('ping')
+    }, options.heartbeatMs)
+    this.heartbeat.unref()
+  }
+
+  get size(): number {
+    return this.streams.size
+  }
+
+  open(res: ServerResponse, headers: OutgoingHttpHeaders): SseStream {
+    const stream = new SseStream(res, this.options.maxBufferedBytes)
+    stream.open(headers, this.options.retryMs)
+    this.streams.add(stream)
+    stream.onClose(() => this.streams.delete(stream))
+    return stream
+  }
+
+  /** Shutdown: each client is told to come back after a jittered delay (so they do not all return at once), then closed. */
+  closeAll(): void {
+    clearInterval(this.heartbeat)
+    for (const stream of [...this.streams]) {
+      stream.end(Math.round(this.options.retryMs * (0.5 + Math.random())))
+    }
+  }
+}

@@ -1,0 +1,18 @@
+import type { FastifyInstance } from 'fastify'
+import { buildApp, type AppOptions } from './app.js'
+import { migrate } from './db/migrate.js'
+import { ensureAdmin } from './services/auth/accounts.js'
+import { hashPassword } from './services/auth/passwords.js'
+
+/** Migrates (unless told not to), builds the app, bootstraps the first admin, and listens. */
+export async function startGateway(options: AppOptions): Promise<{ app: FastifyInstance; url: string }> {
+  const { config } = options
+  if (config.migrateOnStart) await migrate(config.databaseUrl)
+  const app = await buildApp(options)
+  if (config.bootstrapAdmin && config.admin) {
+    const created = await ensureAdmin(app.pg.pool, config.admin.email, await hashPassword(config.admin.password))
+    app.log.info({ email: config.admin.email }, created ? 'created the first admin' : 'admin already exists')
+  }
+  const url = await app.listen({ host: config.host, port: config.port, backlog: 4096 })
+  return { app, url }
+}

@@ -1,0 +1,182 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import pg from 'pg'
+import { Redis } from 'ioredis'
+import { request } from 'undici'
+import type { FastifyInstance } from 'fastify'
+import { loadConfig } from '../../src/config.js'
+import { startGateway } from '../../src/start.js'
+import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../src/services/embedded/postgres.js'
+import { freePort } from '../../src/services/free-port.js'
+import { createRedisBus } from '../../src/services/bus/redis-bus.js'
+import { buildSimulator } from '../../src/simulator/app.js'
+import { startRedisServer, type RedisServerHandle } from './redis-server.js'
+
+// Real services for a test file: one PostgreSQL and one Redis (or those of TEST_DATABASE_URL and
+// TEST_REDIS_URL), a fresh database per gateway stack, the contract simulator over real HTTP.
+
+export interface Services {
+  postgres: { adminUrl: string; handle?: EmbeddedPostgresHandle }
+  redis: { url: string; handle?: RedisServerHandle }
+  stop(): Promise<void>
+}
+
+export async function startServices(): Promise<Services> {
+  const cleanups: Array<() => Promise<void>> = []
+  let postgres: Services['postgres']
+  if (process.env.TEST_DATABASE_URL) postgres = { adminUrl: process.env.TEST_DATABASE_URL }
+  else {
+    const dir = await mkdtemp(join(tmpdir(), 'nexa-test-pg-'))
+    const handle = await startEmbeddedPostgres({ dir, port: await freePort(), ephemeral: true })
+    cleanups.push(async () => { await handle.stop(); await rm(dir, { recursive: true, force: true }) })
+    postgres = { adminUrl: handle.url, handle }
+  }
+  let redis: Services['redis']
+  if (process.env.TEST_REDIS_URL) redis = { url: process.env.TEST_REDIS_URL }
+  else {
+    const handle = await startRedisServer()
+    cleanups.push(() => handle.stop())
+    redis = { url: handle.url, handle }
+  }
+  return { postgres, redis, stop: async () => { for (const c of cleanups.reverse()) await c() } }
+}
+
+export async function createDatabase(adminUrl: string): Promise<string> {
+  const name = `nexa_test_${randomBytes(6).toString('hex')}`
+  const client = new pg.Client({ connectionString: adminUrl })
+  await client.connect()
+  await client.query(`CREATE DATABASE ${name}`)
+  await client.end()
+  const url = new URL(adminUrl)
+  url.pathname = `/${name}`
+  return url.toString()
+}
+
+export const ADMIN = { email: 'admin@nexa.test', password: 'admin-password-123' }
+
+export interface Stack {
+  url: string
+  app: FastifyInstance
+  databaseUrl: string
+  db: pg.Pool
+  simulatorUrl: string
+  /** Registers a simulator scenario for a part number (see src/simulator/scenarios.ts). */
+  scenario(partnumber: string, scenario: Record<string, unknown>): Promise<void>
+  simulatorRequests(): Promise<Array<{ endpoint: string; body: any }>>
+  /** Collects every message published on task_results from now on. */
+  taskResults: Array<Record<string, any>>
+  api(method: string, path: string, options?: { token?: string; body?: unknown; headers?: Record<string, string> }): Promise<{ status: number; headers: Record<string, any>; body: any }>
+  login(email?: string, password?: string): Promise<string>
+  createUser(email: string, password?: string, role?: 'ADMIN' | 'USER'): Promise<{ id: string; token: string }>
+  close(): Promise<void>
+}
+
+export interface StackOptions {
+  env?: Record<string, string>
+  simulator?: { steps?: number; stepMs?: number }
+  /** Reuse a database (a second gateway instance on the same data). */
+  databaseUrl?: string
+  /** Reuse a simulator (a second gateway instance on the same AI server). */
+  simulatorUrl?: string
+}
+
+export async function startStack(services: Services, options: StackOptions = {}): Promise<Stack> {
+  const databaseUrl = options.databaseUrl ?? (await createDatabase(services.postgres.adminUrl))
+  const closers: Array<() => Promise<unknown>> = []
+
+  let simulatorUrl = options.simulatorUrl
+  if (!simulatorUrl) {
+    const simulatorBus = await createRedisBus(services.redis.url, silentLog)
+    const simulator = await buildSimulator({ bus: simulatorBus, steps: options.simulator?.steps ?? 3, stepMs: options.simulator?.stepMs ?? 20 })
+    simulatorUrl = await simulator.listen({ host: '127.0.0.1', port: 0 })
+    closers.push(async () => { await simulator.close(); await simulatorBus.close() })
+  }
+
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    HOST: '127.0.0.1',
+    PORT: '0',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    DATABASE_URL: databaseUrl,
+    REDIS_URL: services.redis.url,
+    AI_SERVER_URL: simulatorUrl,
+    AI_REQUEST_TIMEOUT: '2s',
+    AI_RETRY_BASE_DELAY: '20ms',
+    JWT_SECRET: 'test-secret-that-is-long-enough-for-hs256-0123456789',
+    ADMIN_EMAIL: ADMIN.email,
+    ADMIN_PASSWORD: ADMIN.password,
+    SHUTDOWN_GRACE: '2s',
+    ...options.env,
+  })
+  const { app, url } = await startGateway({ config })
+
+  const subscriber = new Redis(services.redis.url)
+  const taskResults: Array<Record<string, any>> = []
+  subscriber.on('message', (_channel, message) => taskResults.push(JSON.parse(message)))
+  await subscriber.subscribe('task_results')
+
+  const db = new pg.Pool({ connectionString: databaseUrl, max: 3 })
+  db.on('error', () => {})
+
+  const api: Stack['api'] = async (method, path, opts = {}) => {
+    const headers: Record<string, string> = { ...opts.headers }
+    if (opts.token) headers.authorization = `Bearer ${opts.token}`
+    if (opts.body !== undefined) headers['content-type'] = 'application/json'
+    const response = await request(`${url}${path}`, { method: method as any, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body) })
+    const text = await response.body.text()
+    let body: any = text
+    try { body = text ? JSON.parse(text) : null } catch { /* not JSON */ }
+    return { status: response.statusCode, headers: response.headers, body }
+  }
+
+  const login = async (email = ADMIN.email, password = ADMIN.password) => {
+    const res = await api('POST', '/auth/login', { body: { email, password } })
+    if (res.status !== 200) throw new Error(`login failed: ${res.status} ${JSON.stringify(res.body)}`)
+    return res.body.access_token as string
+  }
+
+  let adminToken: string | undefined
+  const stack: Stack = {
+    url, app, databaseUrl, db, simulatorUrl: simulatorUrl!, taskResults, api, login,
+    async scenario(partnumber, scenario) {
+      const res = await request(`${simulatorUrl}/_sim/scenarios/${encodeURIComponent(partnumber)}`, {
+        method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(scenario),
+      })
+      if (res.statusCode >= 300) throw new Error(`scenario refused: ${await res.body.text()}`)
+      await res.body.dump()
+    },
+    async simulatorRequests() {
+      const res = await request(`${simulatorUrl}/_sim/requests`)
+      const body = (await res.body.json()) as any
+      return Array.isArray(body) ? body : body.requests
+    },
+    async createUser(email, password = 'user-password-123', role = 'USER') {
+      adminToken ??= await login()
+      const res = await api('POST', '/users', { token: adminToken, body: { email, password, role } })
+      if (res.status !== 201) throw new Error(`create user failed: ${res.status} ${JSON.stringify(res.body)}`)
+      return { id: res.body.id, token: await login(email, password) }
+    },
+    async close() {
+      await app.close()
+      await subscriber.quit()
+      await db.end()
+      for (const close of closers) await close()
+    },
+  }
+  return stack
+}
+
+export const silentLog = { warn() {}, info() {} }
+
+/** Polls `check` until it returns a truthy value. */
+export async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 10_000, intervalMs = 25): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await check()
+    if (value) return value
+    if (Date.now() > deadline) throw new Error('condition not met in time')
+    await new Promise((r) => setTimeout(r, intervalMs))
+  }
+}
