@@ -8,6 +8,7 @@ import { Classification, Job } from './schemas/jobs.js'
 import { User } from './schemas/auth.js'
 import configPlugin from './plugins/app/config.js'
 import errorHandler from './plugins/app/error-handler.js'
+import validation from './plugins/app/validation.js'
 import postgres from './plugins/external/postgres.js'
 import security from './plugins/external/security.js'
 import swagger from './plugins/external/swagger.js'
@@ -44,8 +45,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
     requestIdHeader: false,
     bodyLimit: 1_048_576,
-    // Bad input is refused, not silently trimmed: unknown properties are an error.
-    ajv: { customOptions: { removeAdditional: false, allErrors: false } },
     return503OnClosing: true,
   }).withTypeProvider<TypeBoxTypeProvider>()
 
@@ -57,6 +56,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   await app.register(configPlugin, { config })
   await app.register(errorHandler)
+  await app.register(validation)
   await app.register(postgres)
   await app.register(bus, { bus: options.bus })
   await app.register(security)
