@@ -1,0 +1,39 @@
+import t0 from 'tap'
+import { ConfigError, loadConfig, parseDuration } from '../src/config.js'
+
+const { test } = t0
+const base = { DATABASE_URL: 'postgres://u:p@127.0.0.1:5432/nexa', AI_SERVER_URL: 'http://127.0.0.1:5001' }
+
+test('production refuses to start with a missing or short JWT_SECRET', async (t) => {
+  t.throws(() => loadConfig({ ...base, NODE_ENV: 'production' }), ConfigError)
+  t.throws(() => loadConfig({ ...base, NODE_ENV: 'production', JWT_SECRET: 'short-secret' }), /at least 32 characters/)
+  const config = loadConfig({ ...base, NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32) })
+  t.equal(config.auth.cookieSecure, true, 'cookies are Secure in production')
+})
+
+test('outside production a missing secret is replaced by a random one', async (t) => {
+  const a = loadConfig(base)
+  const b = loadConfig(base)
+  t.ok(a.auth.jwtSecret.length >= 32)
+  t.not(a.auth.jwtSecret, b.auth.jwtSecret)
+})
+
+test('settings are validated with clear errors', async (t) => {
+  t.throws(() => loadConfig({ AI_SERVER_URL: base.AI_SERVER_URL }), /DATABASE_URL/)
+  t.throws(() => loadConfig({ ...base, PORT: 'eighty' }), /PORT/)
+  t.throws(() => loadConfig({ ...base, JOB_DEADLINE: 'soon' }), /JOB_DEADLINE/)
+  t.throws(() => loadConfig({ ...base, AI_SERVER_URL: 'ftp://x' }), /AI_SERVER_URL/)
+  t.throws(() => loadConfig({ ...base, ADMIN_EMAIL: 'a@b.c' }), /together/)
+  t.throws(() => loadConfig({ ...base, ADMIN_EMAIL: 'a@b.c', ADMIN_PASSWORD: 'short' }), /ADMIN_PASSWORD/)
+})
+
+test('durations and defaults', async (t) => {
+  t.equal(parseDuration('15m'), 900_000)
+  t.equal(parseDuration('250ms'), 250)
+  t.equal(parseDuration('30'), 30_000, 'a bare number is seconds')
+  const config = loadConfig(base)
+  t.equal(config.jobs.deadlineMs, 15 * 60_000, 'JOB_DEADLINE defaults to 15 minutes')
+  t.equal(config.sse.heartbeatMs, 15_000, 'heartbeat every 15 s')
+  t.equal(config.redisUrl, undefined, 'no Redis: single-process mode')
+  t.same(loadConfig({ ...base, CORS_ORIGINS: 'https://a.example, https://b.example' }).corsOrigins, ['https://a.example', 'https://b.example'])
+})
