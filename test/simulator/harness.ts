@@ -47,12 +47,13 @@ export async function startSimulator(t: Teardowns, redisUrl: string, pacing: { s
   }
 }
 
-export async function httpCall(method: string, url: string, body?: unknown, options: { headersTimeout?: number } = {}): Promise<HttpAnswer> {
+/** One HTTP call; `giveUpAfterMs` plays a client that stops waiting for the answer. */
+export async function httpCall(method: string, url: string, body?: unknown, options: { giveUpAfterMs?: number } = {}): Promise<HttpAnswer> {
   const response = await request(url, {
     method: method as 'GET',
     headers: body === undefined ? {} : { 'content-type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
-    headersTimeout: options.headersTimeout,
+    signal: options.giveUpAfterMs === undefined ? undefined : AbortSignal.timeout(options.giveUpAfterMs),
   })
   const text = await response.body.text()
   const contentType = response.headers['content-type']

@@ -1,0 +1,67 @@
+import { t as tap, test } from 'tap'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import { startRedisServer } from '../helpers/redis-server.js'
+import { ChannelRecorder, httpCall } from './harness.js'
+
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url))
+const redis = await startRedisServer()
+tap.teardown(() => redis.stop())
+
+/** `npm run simulator` without npm: the same entry point, with only the given environment. */
+function runSimulator(env: Record<string, string>) {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/simulator/main.ts'], {
+    cwd: repoRoot,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let stderr = ''
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+  const exited = once(child, 'exit').then(([code]) => ({ code: code as number | null, stderr }))
+  return { child, exited }
+}
+
+test('invalid settings: a clear message and exit code 2', async (t) => {
+  const cases: Array<[Record<string, string>, RegExp]> = [
+    [{}, /REDIS_URL/],
+    [{ REDIS_URL: 'http://nope' }, /REDIS_URL/],
+    [{ REDIS_URL: redis.url, SIMULATOR_PORT: 'abc' }, /SIMULATOR_PORT/],
+    [{ REDIS_URL: redis.url, SIMULATOR_STEPS: '-1' }, /SIMULATOR_STEPS/],
+    [{ REDIS_URL: redis.url, SIMULATOR_STEP_MS: '1.5' }, /SIMULATOR_STEP_MS/],
+  ]
+  const outcomes = await Promise.all(cases.map(([env]) => runSimulator(env).exited))
+  cases.forEach(([env, message], i) => {
+    t.equal(outcomes[i]!.code, 2, JSON.stringify(env))
+    t.match(outcomes[i]!.stderr, message)
+  })
+})
+
+test('serves jobs, logs JSON, and exits promptly on SIGTERM in the middle of a job', async (t) => {
+  const { child, exited } = runSimulator({ REDIS_URL: redis.url, SIMULATOR_PORT: '0', SIMULATOR_STEPS: '3', SIMULATOR_STEP_MS: '60000' })
+  t.teardown(() => child.kill('SIGKILL'))
+  const logLines: Array<Record<string, unknown>> = []
+  const listening = new Promise<string>((resolve) => {
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      const entry = JSON.parse(line) as Record<string, unknown>
+      logLines.push(entry)
+      const url = /listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(String(entry.msg))?.[1]
+      if (url) resolve(url)
+    })
+  })
+  const url = await listening
+
+  const progress = await ChannelRecorder.open(t, redis.url)
+  const answer = await httpCall('POST', `${url}/process/single_partnumber`, { progress_channel: progress.channel, partnumber: 'BC847BLT1G' })
+  t.equal(answer.status, 202)
+  t.match(await progress.received(1), [{ status: 'processing', progress: { current: 0, total: 3 } }])
+
+  const stopping = Date.now()
+  child.kill('SIGTERM')
+  const { code } = await exited
+  t.equal(code, 0)
+  t.ok(Date.now() - stopping < 3000, 'the pending 60 s step did not keep the process alive')
+  t.ok(logLines.some((l) => l.signal === 'SIGTERM'), 'the shutdown is logged')
+  t.equal(progress.raw.length, 1, 'nothing was published after the signal')
+})
