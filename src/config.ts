@@ -116,8 +116,10 @@ const MIN_SECRET_LENGTH = 32
 
 export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   let env: Env
+  // An empty value (as deployment templates often produce) means "not set".
+  const data = Object.fromEntries(Object.entries(source).filter(([, value]) => value !== undefined && value !== ''))
   try {
-    env = envSchema<Env>({ schema: EnvSchema, data: source, dotenv: false })
+    env = envSchema<Env>({ schema: EnvSchema, data, dotenv: false })
   } catch (err) {
     throw new ConfigError(`invalid environment: ${(err as Error).message}`)
   }
@@ -130,6 +132,10 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     }
     // Outside production a missing secret gets a random one: tokens then die with the process.
     jwtSecret = randomBytes(32).toString('base64url')
+  }
+  if (production && !env.REDIS_URL) {
+    // The AI server publishes on Redis: without it no progress or result could ever arrive.
+    throw new ConfigError('REDIS_URL must be set in production')
   }
   if ((env.ADMIN_EMAIL === undefined) !== (env.ADMIN_PASSWORD === undefined)) {
     throw new ConfigError('ADMIN_EMAIL and ADMIN_PASSWORD must be set together')

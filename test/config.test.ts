@@ -7,7 +7,8 @@ const base = { DATABASE_URL: 'postgres://u:p@127.0.0.1:5432/nexa', AI_SERVER_URL
 test('production refuses to start with a missing or short JWT_SECRET', async (t) => {
   t.throws(() => loadConfig({ ...base, NODE_ENV: 'production' }), ConfigError)
   t.throws(() => loadConfig({ ...base, NODE_ENV: 'production', JWT_SECRET: 'short-secret' }), /at least 32 characters/)
-  const config = loadConfig({ ...base, NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32) })
+  t.throws(() => loadConfig({ ...base, NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32) }), /REDIS_URL must be set/)
+  const config = loadConfig({ ...base, NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32), REDIS_URL: 'redis://127.0.0.1:6379' })
   t.equal(config.auth.cookieSecure, true, 'cookies are Secure in production')
 })
 
@@ -25,6 +26,12 @@ test('settings are validated with clear errors', async (t) => {
   t.throws(() => loadConfig({ ...base, AI_SERVER_URL: 'ftp://x' }), /AI_SERVER_URL/)
   t.throws(() => loadConfig({ ...base, ADMIN_EMAIL: 'a@b.c' }), /together/)
   t.throws(() => loadConfig({ ...base, ADMIN_EMAIL: 'a@b.c', ADMIN_PASSWORD: 'short' }), /ADMIN_PASSWORD/)
+})
+
+test('an empty value counts as not set', async (t) => {
+  const config = loadConfig({ ...base, REDIS_URL: '', LOG_LEVEL: '', PUBLIC_URL: '' })
+  t.equal(config.redisUrl, undefined)
+  t.equal(config.logLevel, 'info')
 })
 
 test('durations and defaults', async (t) => {

@@ -8,7 +8,7 @@ const MIGRATION_LOCK = 7_205_001
 
 /** Applies the pending SQL migrations in `migrations/`; returns the versions applied. */
 export async function migrate(databaseUrl: string): Promise<number[]> {
-  const client = new pg.Client({ connectionString: databaseUrl })
+  const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 10_000, query_timeout: 120_000 })
   await client.connect()
   try {
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK])
