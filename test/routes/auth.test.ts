@@ -9,7 +9,8 @@ import { ADMIN, startServices, startStack, type Stack } from '../helpers/stack.j
 const { test } = t0
 const services = await startServices()
 // Login limits are tested in auth-rate-limit.test.ts; here they must not get in the way.
-const stack: Stack = await startStack(services, { env: { LOGIN_MAX_PER_IP: '10000', LOGIN_MAX_PER_EMAIL: '10000' } })
+const env = { LOGIN_MAX_PER_IP: '10000', LOGIN_MAX_PER_EMAIL: '10000' }
+const stack: Stack = await startStack(services, { env })
 t0.teardown(async () => { await stack.close(); await services.stop() })
 
 type Response = Awaited<ReturnType<Stack['api']>>
@@ -154,6 +155,10 @@ test('GET /auth/me accepts the Bearer header or the session cookie alone', async
   const byCookie = await api('GET', '/auth/me', { headers: { cookie: `nexa_session=${tokens.access_token}` } })
   t.equal(byCookie.status, 200)
   t.same(byCookie.body, tokens.user)
+  const lowercase = await api('GET', '/auth/me', { headers: { authorization: `bearer ${tokens.access_token}` } })
+  t.equal(lowercase.status, 200, 'the scheme name is case-insensitive')
+  const both = await api('GET', '/auth/me', { headers: { authorization: 'Bearer not.a.jwt', cookie: `nexa_session=${tokens.access_token}` } })
+  t.equal(both.status, 401, 'a bad Authorization header is not rescued by a good cookie')
 })
 
 test('GET /auth/me refuses missing, malformed, forged, expired and stream tokens', async (t) => {
@@ -315,7 +320,8 @@ test('the first admin is bootstrapped once: a second gateway on the same databas
   const count = async () => Number((await stack.db.query('SELECT count(*) FROM users WHERE email = $1', [ADMIN.email])).rows[0].count)
   t.equal(await count(), 1)
   const { rows: [before] } = await stack.db.query('SELECT id, password_hash, role FROM users WHERE email = $1', [ADMIN.email])
-  const second = await startStack(services, { databaseUrl: stack.databaseUrl, simulatorUrl: stack.simulatorUrl })
+  // (Same login limits: both instances count sign-in attempts together in Redis.)
+  const second = await startStack(services, { env, databaseUrl: stack.databaseUrl, simulatorUrl: stack.simulatorUrl })
   t.teardown(() => second.close())
   t.equal(await count(), 1, 'still exactly one admin with that email')
   const { rows: [after] } = await stack.db.query('SELECT id, password_hash, role FROM users WHERE email = $1', [ADMIN.email])

@@ -78,7 +78,8 @@ export default fp(async (app) => {
 
   function bearerOrCookie(request: FastifyRequest): string | undefined {
     const header = request.headers.authorization
-    if (header) return /^Bearer ([A-Za-z0-9\-_.]+)$/.exec(header)?.[1] ?? ''
+    // The scheme name is case-insensitive (RFC 7235): "bearer x" is as good as "Bearer x".
+    if (header) return /^Bearer ([A-Za-z0-9\-_.]+)$/i.exec(header)?.[1] ?? ''
     return request.cookies[SESSION_COOKIE]
   }
 

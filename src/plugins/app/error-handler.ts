@@ -8,6 +8,8 @@ import { isDatabaseUnavailable } from '../../db/errors.js'
  * One error shape for every failure: {statusCode, error, code, message}. Clients never see a
  * stack trace or SQL; unexpected errors are logged in full and answered as a plain 500.
  */
+const FASTIFY_CODES: Record<number, string> = { 413: 'payload_too_large', 415: 'unsupported_media_type', 404: 'route_not_found' }
+
 export default fp(async (app) => {
   app.setErrorHandler((err: FastifyError | HttpError, request, reply) => {
     const body = (statusCode: number, code: string, message: string, extra: Record<string, unknown> = {}) =>
@@ -18,7 +20,7 @@ export default fp(async (app) => {
       return body(err.statusCode, err.code, err.message, err.details)
     }
     if ('validation' in err && err.validation) {
-      return body(400, 'invalid_request', `${err.validationContext ?? 'request'} ${err.message.replace(/^(body|querystring|params|headers)\/?/, '')}`.trim())
+      return body(400, 'invalid_request', `${err.validationContext ?? 'request'} ${err.message.replace(/^(body|querystring|params|headers)[/ ]?/, '')}`.trim())
     }
     if (isDatabaseUnavailable(err)) {
       request.log.warn({ err: err.message }, 'database unavailable')
@@ -27,7 +29,9 @@ export default fp(async (app) => {
     }
     const status = (err as FastifyError).statusCode
     if (status && status >= 400 && status < 500) {
-      return body(status, (err as FastifyError).code?.toLowerCase() ?? 'bad_request', err.message)
+      // Fastify's own refusals (bad JSON, unsupported type, body too large) in our vocabulary.
+      const code = status === 400 ? 'invalid_request' : (FASTIFY_CODES[status] ?? 'bad_request')
+      return body(status, code, err.message)
     }
     request.log.error({ err }, 'unhandled error')
     return body(500, 'internal_error', 'Internal server error')

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyRequest } from 'fastify'
 import { Type } from '@sinclair/typebox'
 import { findUserForLogin, normalizeEmail, openSession, revokeSession, rotateRefreshToken, sessionOfRefreshToken, type Identity } from '../../services/auth/accounts.js'
 import { decoyPasswordHash, verifyPassword } from '../../services/auth/passwords.js'
@@ -16,6 +17,9 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
     timeWindow: config.auth.loginWindowMs,
     keyGenerator: (req) => `login-email:${normalizeEmail((req.body as { email: string }).email)}`,
   })
+
+  // Browsers refresh and sign out with the cookie alone, sending no body: validate that as `{}`.
+  const noBodyIsEmpty = async (request: FastifyRequest) => { request.body ??= {} }
 
   const issue = (identity: Identity, refreshToken: string) => ({
     access_token: app.tokens.access(identity),
@@ -43,6 +47,8 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
     const { sessionId, refreshToken } = await openSession(pool, user.id, config.auth.refreshTokenTtlMs)
     const tokens = issue({ id: user.id, email: user.email, role: user.role, sessionId }, refreshToken)
     app.sessionCookies.set(reply, tokens.access_token, refreshToken)
+    // Token responses must never be stored by a browser or a proxy cache (RFC 6749, 5.1).
+    reply.header('cache-control', 'no-store')
     request.log.info({ userId: user.id }, 'signed in')
     return tokens
   })
@@ -50,11 +56,12 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/auth/refresh', {
     schema: {
       tags: ['auth'], summary: 'Exchange a refresh token (body or cookie) for new tokens; the old one stops working', security: [],
-      body: Type.Optional(RefreshBody),
+      body: RefreshBody,
       response: { 200: TokenResponse, ...errorResponses(400, 401) },
     },
+    preValidation: noBodyIsEmpty,
   }, async (request, reply) => {
-    const token = request.body?.refresh_token ?? request.cookies[REFRESH_COOKIE]
+    const token = request.body.refresh_token ?? request.cookies[REFRESH_COOKIE]
     if (!token) throw unauthorized('No refresh token')
     const rotation = await rotateRefreshToken(pool, token, config.auth.refreshTokenTtlMs)
     if (!rotation.ok) {
@@ -66,17 +73,19 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
     }
     const tokens = issue(rotation.identity, rotation.refreshToken)
     app.sessionCookies.set(reply, tokens.access_token, rotation.refreshToken)
+    reply.header('cache-control', 'no-store')
     return tokens
   })
 
   app.post('/auth/logout', {
     schema: {
       tags: ['auth'], summary: 'End the session of the given refresh token, or of the access token used',
-      body: Type.Optional(RefreshBody),
+      body: RefreshBody,
       response: { 204: Type.Null(), ...errorResponses(400, 401) },
     },
+    preValidation: noBodyIsEmpty,
   }, async (request, reply) => {
-    const refresh = request.body?.refresh_token ?? request.cookies[REFRESH_COOKIE]
+    const refresh = request.body.refresh_token ?? request.cookies[REFRESH_COOKIE]
     let sessionId = refresh ? await sessionOfRefreshToken(pool, refresh) : undefined
     if (!sessionId) {
       await app.authenticate(request)
