@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto'
 import type { Config } from './config.js'
 import type { MessageBus } from './services/bus/message-bus.js'
 import { ErrorResponse } from './schemas/common.js'
-import { Classification, Job } from './schemas/jobs.js'
+import { BatchItem, Classification, Job } from './schemas/jobs.js'
 import { User } from './schemas/auth.js'
 import configPlugin from './plugins/app/config.js'
 import errorHandler from './plugins/app/error-handler.js'
@@ -22,6 +22,9 @@ import userRoutes from './routes/users/index.js'
 import classificationRoutes from './routes/classifications/index.js'
 import jobRoutes from './routes/jobs/index.js'
 import jobEventRoutes from './routes/jobs/events.js'
+import jobResultRoutes from './routes/jobs/results.js'
+import documentRoutes from './routes/documents/index.js'
+import documentsPlugin from './plugins/app/documents.js'
 import partnumberRoutes from './routes/partnumbers/index.js'
 
 export interface AppOptions {
@@ -52,7 +55,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     reply.header('x-request-id', request.id)
   })
 
-  for (const schema of [ErrorResponse, Classification, Job, User]) app.addSchema(schema)
+  for (const schema of [ErrorResponse, Classification, BatchItem, Job, User]) app.addSchema(schema)
 
   await app.register(configPlugin, { config })
   await app.register(errorHandler)
@@ -64,6 +67,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(rateLimit)
   await app.register(auth)
   await app.register(jobs)
+  await app.register(documentsPlugin)
 
   await app.register(healthRoutes)
   await app.register(authRoutes)
@@ -71,6 +75,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(classificationRoutes)
   await app.register(jobRoutes)
   await app.register(jobEventRoutes)
+  await app.register(jobResultRoutes)
+  await app.register(documentRoutes)
   await app.register(partnumberRoutes)
   return app
 }

@@ -46,6 +46,12 @@ const EnvSchema = Type.Object({
   CORS_ORIGINS: Type.String({ default: '' }),
   DOCS_ENABLED: Flag(true),
 
+  AI_BATCH_SIZE: Type.Integer({ default: 100, minimum: 1, maximum: 1000 }),
+  BATCH_MAX_ITEMS: Type.Integer({ default: 1000, minimum: 1, maximum: 10_000 }),
+  DOCUMENT_MAX_BYTES: Type.Integer({ default: 20 * 1024 * 1024, minimum: 1024 }),
+  DOCUMENT_MAX_PAGES: Type.Integer({ default: 300, minimum: 1, maximum: 10_000 }),
+  DOCUMENT_STORE_FILES: Flag(false),
+
   JOB_DEADLINE: Duration('15m'),
   JOB_SWEEP_INTERVAL: Duration('30s'),
   USER_MAX_ACTIVE_JOBS: Type.Integer({ default: 50, minimum: 1 }),
@@ -85,7 +91,8 @@ export interface Config {
   trustProxy: boolean | string | ((address: string, hop: number) => boolean)
   corsOrigins: string[]
   docsEnabled: boolean
-  jobs: { deadlineMs: number; sweepIntervalMs: number; maxActivePerUser: number }
+  jobs: { deadlineMs: number; sweepIntervalMs: number; maxActivePerUser: number; aiBatchSize: number; batchMaxItems: number }
+  documents: { maxBytes: number; maxPages: number; storeFiles: boolean }
   sse: { heartbeatMs: number; retryMs: number; maxBufferedBytes: number }
   shutdownGraceMs: number
 }
@@ -179,7 +186,10 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       deadlineMs: parseDuration(env.JOB_DEADLINE),
       sweepIntervalMs: parseDuration(env.JOB_SWEEP_INTERVAL),
       maxActivePerUser: env.USER_MAX_ACTIVE_JOBS,
+      aiBatchSize: env.AI_BATCH_SIZE,
+      batchMaxItems: env.BATCH_MAX_ITEMS,
     },
+    documents: { maxBytes: env.DOCUMENT_MAX_BYTES, maxPages: env.DOCUMENT_MAX_PAGES, storeFiles: env.DOCUMENT_STORE_FILES },
     sse: {
       heartbeatMs: parseDuration(env.SSE_HEARTBEAT_INTERVAL),
       retryMs: parseDuration(env.SSE_RETRY),

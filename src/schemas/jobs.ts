@@ -22,23 +22,60 @@ export const Classification = Type.Object({
 export const JobStatus = Type.Union([Type.Literal('QUEUED'), Type.Literal('RUNNING'), Type.Literal('DONE'), Type.Literal('FAILED')])
 export const JobKind = Type.Union([Type.Literal('SINGLE'), Type.Literal('BATCH')])
 
+const JobInput = Type.Object({ description: Nullable(Type.String()), manufacturer: Nullable(Type.String()), supplier: Nullable(Type.String()) })
+
+export const BatchItem = Type.Object({
+  partnumber: Type.String(),
+  position: Type.Integer(),
+  status: Type.Union([Type.Literal('PENDING'), Type.Literal('DONE'), Type.Literal('FAILED')]),
+  source: Nullable(Type.Union([Type.Literal('AI'), Type.Literal('HISTORY')])),
+  input: JobInput,
+  result: Nullable(Type.Ref(Classification)),
+  error: Nullable(Type.String()),
+  finished_at: Nullable(Timestamp),
+}, { $id: 'BatchItem' })
+
+export const BatchCounts = Type.Object({ total: Type.Integer(), done: Type.Integer(), failed: Type.Integer(), pending: Type.Integer() })
+
 export const Job = Type.Object({
   id: Uuid,
   kind: JobKind,
   status: JobStatus,
   source: Type.Union([Type.Literal('AI'), Type.Literal('HISTORY')], { description: 'HISTORY: answered from an accepted classification, without the AI server' }),
   partnumber: Nullable(Type.String()),
-  input: Type.Object({ description: Nullable(Type.String()), manufacturer: Nullable(Type.String()), supplier: Nullable(Type.String()) }),
+  input: JobInput,
   progress: Nullable(Type.Object({ current: Type.Integer(), total: Type.Integer(), message: Nullable(Type.String()) })),
   error: Nullable(Type.String()),
   result: Nullable(Type.Ref(Classification)),
   attempt: Type.Integer(),
   owner_id: Uuid,
+  document_id: Nullable(Uuid),
+  items: Type.Optional(Type.Array(Type.Ref(BatchItem), { description: 'batch jobs: every item, in order' })),
+  counts: Type.Optional(BatchCounts),
   created_at: Timestamp,
   updated_at: Timestamp,
   finished_at: Nullable(Timestamp),
   events_url: Type.Optional(Type.String({ description: 'SSE stream of this job, with a short-lived token scoped to it' })),
 }, { $id: 'Job' })
+
+const ItemRequest = Type.Object({
+  partnumber: PlainText(100, 1),
+  description: Type.Optional(Nullable(PlainText(2000))),
+  manufacturer: Type.Optional(Nullable(PlainText(300))),
+  supplier: Type.Optional(Nullable(PlainText(300))),
+}, { additionalProperties: false })
+
+export const BatchBody = Type.Union([
+  Type.Object({
+    partnumbers: Type.Array(ItemRequest, { minItems: 1, maxItems: 10_000 }),
+    reclassify: Type.Optional(Type.Boolean()),
+  }, { additionalProperties: false }),
+  Type.Object({
+    document_id: Uuid,
+    partnumbers: Type.Optional(Type.Array(PlainText(100, 1), { minItems: 1, maxItems: 10_000, description: 'a subset of the document\'s part numbers' })),
+    reclassify: Type.Optional(Type.Boolean()),
+  }, { additionalProperties: false }),
+])
 
 export const ClassifyBody = Type.Object({
   partnumber: PlainText(100, 1),

@@ -57,7 +57,8 @@ export default fp(async (app) => {
   app.decorate('streams', streams)
   app.decorate('jobListener', listener)
   app.decorate('classifications', createClassificationService({
-    pool, bus, ai, listener, log: app.log, maxActiveJobsPerUser: config.jobs.maxActivePerUser, onJobFinished: publishResult,
+    pool, bus, ai, listener, log: app.log, onJobFinished: publishResult,
+    maxActiveJobsPerUser: config.jobs.maxActivePerUser, aiBatchSize: config.jobs.aiBatchSize, batchMaxItems: config.jobs.batchMaxItems,
   }))
 
   // Streams end first (with a retry hint) so the server can stop; then pending writes are flushed.

@@ -2,7 +2,9 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { OutgoingHttpHeaders } from 'node:http'
 import { errorResponses, IdParams } from '../../schemas/common.js'
-import { getJobRecord, getJobView, isTerminal, type JobView } from '../../services/jobs/jobs-store.js'
+import { getJobRecord, getJobView, isTerminal, type JobRecord, type JobView } from '../../services/jobs/jobs-store.js'
+import { chunkChannels, itemsFinishedAfter } from '../../services/jobs/batch-store.js'
+import type { SseStream } from '../../services/sse/sse-stream.js'
 import { singleJobEvent } from '../../services/jobs/single-job-events.js'
 import { formatNcm, type ClassificationFields } from '../../services/ai/classification-result.js'
 import type { AiMessage } from '../../services/ai/messages.js'
@@ -39,24 +41,57 @@ const jobEvents: FastifyPluginAsyncTypebox = async (app) => {
     // Ids grow within the job for this client, across its reconnects.
     let nextId = Math.min(Number.parseInt(request.headers['last-event-id'] ?? '0', 10) || 0, MAX_EVENT_ID) + 1
     const send = (event: string, data: unknown) => stream.send(event, nextId++, data)
+    const follow = job.kind === 'BATCH' ? followBatch : followSingle
+    try {
+      await follow(job, stream, send)
+    } catch (err) {
+      request.log.warn({ err: (err as Error).message, jobId: job.id }, 'could not read the job; asking the client to reconnect')
+      stream.end(app.config.sse.retryMs)
+    }
+  })
 
+  type Send = (event: string, data: unknown) => void
+
+  function sendEnd(send: Send, view: JobView) {
+    const counts = view.counts ? { counts: view.counts } : {}
+    if (view.status === 'DONE') send('done', { job_id: view.id, status: 'DONE', ...(view.kind === 'SINGLE' ? { result: view.result } : counts) })
+    if (view.status === 'FAILED') send('failed', { job_id: view.id, status: 'FAILED', error: view.error, ...counts })
+  }
+
+  /**
+   * Listen first, read second: messages arriving while the snapshot is read are held, then
+   * handled in order.
+   */
+  async function openWithSnapshot(job: JobRecord, stream: SseStream, send: Send, channels: string[], onMessage: (m: AiMessage) => void, onSnapshot?: (s: JobView) => void): Promise<void> {
+    const held: AiMessage[] = []
+    let live = false
+    if (!isTerminal(job.status)) {
+      for (const channel of channels) stream.onClose(app.hub.subscribe(channel, (m) => (live ? onMessage(m) : held.push(m))))
+    }
+    const snapshot = await getJobView(pool, job.id)
+    if (!stream.isOpen) return undefined
+    if (!snapshot) return stream.end()
+    send('snapshot', snapshot)
+    if (isTerminal(snapshot.status) || snapshot.attempt !== job.attempt) {
+      sendEnd(send, snapshot)
+      return stream.end()
+    }
+    onSnapshot?.(snapshot)
+    live = true
+    for (const message of held.splice(0)) onMessage(message)
+  }
+
+  async function followSingle(job: JobRecord, stream: SseStream, send: Send) {
+    let ending = false
     // The final event is told from the database, which the listener has written by then.
     const sendFinal = async (fallback: { type: 'done'; fields: ClassificationFields } | { type: 'failed'; error: string }) => {
       const stored = await getJobView(pool, job.id).catch(() => undefined)
-      if (stored && isTerminal(stored.status)) sendEnd(stored)
+      if (stored && isTerminal(stored.status)) sendEnd(send, stored)
       else if (fallback.type === 'failed') send('failed', { job_id: job.id, status: 'FAILED', error: fallback.error })
       else send('done', { job_id: job.id, status: 'DONE', result: liveResult(job.partnumber, fallback.fields) })
       stream.end()
     }
-    const sendEnd = (view: JobView) => {
-      if (view.status === 'DONE') send('done', { job_id: view.id, status: 'DONE', result: view.result })
-      if (view.status === 'FAILED') send('failed', { job_id: view.id, status: 'FAILED', error: view.error })
-    }
-
-    const held: AiMessage[] = []
-    let live = false
-    let ending = false
-    const forward = (message: AiMessage) => {
+    await openWithSnapshot(job, stream, send, [job.channel], (message) => {
       if (ending) return
       const event = singleJobEvent(message)
       if (event.type === 'progress') send('progress', { job_id: job.id, ...event.progress })
@@ -64,26 +99,46 @@ const jobEvents: FastifyPluginAsyncTypebox = async (app) => {
         ending = true
         void sendFinal(event)
       }
-    }
+    })
+  }
 
-    try {
-      // Listen first, read second: a message arriving while the snapshot is read is held, not lost.
-      if (!isTerminal(job.status)) stream.onClose(app.hub.subscribe(job.channel, (message) => (live ? forward(message) : held.push(message))))
-      const snapshot = await getJobView(pool, job.id)
-      if (!stream.isOpen) return
-      if (!snapshot) return stream.end()
-      send('snapshot', snapshot)
-      if (isTerminal(snapshot.status) || snapshot.attempt !== job.attempt) {
-        sendEnd(snapshot)
-        return stream.end()
+  /**
+   * A batch: AI progress passes through; any other message means items (or the batch) may have
+   * finished, so the stream sends what the database now holds that this client has not seen.
+   */
+  async function followBatch(job: JobRecord, stream: SseStream, send: Send) {
+    let lastSent = 0
+    let pass: Promise<void> | undefined
+    let passAgain = false
+    const sendNewItems = async () => {
+      for (const item of await itemsFinishedAfter(pool, job.id, lastSent)) {
+        send('item', { job_id: job.id, partnumber: item.partnumber, status: item.status, source: item.source, result: item.result, error: item.error })
+        lastSent = item.finish_order ?? lastSent
       }
-      live = true
-      for (const message of held.splice(0)) forward(message)
-    } catch (err) {
-      request.log.warn({ err: (err as Error).message, jobId: job.id }, 'could not read the job snapshot; asking the client to reconnect')
-      stream.end(app.config.sse.retryMs)
+      const current = await getJobRecord(pool, job.id)
+      if (current && isTerminal(current.status)) {
+        sendEnd(send, (await getJobView(pool, job.id))!)
+        stream.end()
+      }
     }
-  })
+    const catchUp = () => {
+      if (pass) return void (passAgain = true)
+      pass = (async () => {
+        do {
+          passAgain = false
+          await sendNewItems().catch(() => stream.end(app.config.sse.retryMs))
+        } while (passAgain && stream.isOpen)
+      })().finally(() => { pass = undefined })
+    }
+    const channels = [job.channel, ...(await chunkChannels(pool, job.id, job.attempt))]
+    await openWithSnapshot(job, stream, send, channels, (message) => {
+      if (!stream.isOpen) return
+      if (message.status === 'processing') send('progress', { job_id: job.id, ...message.progress })
+      else catchUp()
+    }, (snapshot) => {
+      lastSent = Math.max(0, ...(snapshot.items ?? []).map((i) => i.finish_order ?? 0))
+    })
+  }
 }
 
 /** A result as the AI server sent it, for the rare final event the database could not confirm. */

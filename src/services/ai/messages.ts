@@ -4,7 +4,7 @@ import { normalizeResult, type ResultOutcome } from './classification-result.js'
 /** A message published by the AI server on a job's channel, after validation. */
 export type AiMessage =
   | { status: 'processing'; jobId: string | null; progress: Progress }
-  | { status: 'partial_result'; jobId: string | null; progress: Progress; result: ResultOutcome }
+  | { status: 'partial_result'; jobId: string | null; progress: Progress; result: ResultOutcome; /** the part number the result names, even when the result is unusable */ partnumber: string | null }
   | { status: 'failed'; jobId: string | null; error: string | null }
   | { status: 'done'; jobId: string | null; result: ResultOutcome | null }
 
@@ -62,7 +62,9 @@ export function parseAiMessage(raw: string): ParsedMessage {
     case 'partial_result': {
       const progress = parseProgress(m)
       if (!progress) return { ok: false, reason: 'partial_result message with invalid current/total/message' }
-      return { ok: true, hash, message: { status: 'partial_result', jobId, progress, result: normalizeResult(m.single_classification) } }
+      const named = (m.single_classification as { partnumber?: unknown } | null)?.partnumber
+      const partnumber = typeof named === 'string' && named.trim() ? named.trim().toUpperCase().slice(0, 100) : null
+      return { ok: true, hash, message: { status: 'partial_result', jobId, progress, result: normalizeResult(m.single_classification), partnumber } }
     }
     case 'failed': {
       const error = optionalText(m.error)

@@ -10,6 +10,8 @@ import type { Identity } from '../auth/accounts.js'
 import { findActiveClassification, normalizePartnumber } from '../classifications/classifications-store.js'
 import { countActiveJobs, getJobRecord, insertJob, recordAiJobId, requeueFailedJob, type JobInput, type JobRecord } from './jobs-store.js'
 import { finishJob } from './job-outcomes.js'
+import { closeChunk } from './batch-outcomes.js'
+import { insertChunks, insertItems, itemInputs, recordChunkAiJobId, resetFailedItems, type Chunk, type NewItem } from './batch-store.js'
 import type { JobListener } from './job-listener.js'
 
 export interface SingleRequest {
@@ -20,6 +22,12 @@ export interface SingleRequest {
   reclassify?: boolean
 }
 
+export interface BatchRequest {
+  partnumbers: Array<{ partnumber: string; description?: string | null; manufacturer?: string | null; supplier?: string | null }>
+  reclassify?: boolean
+  documentId?: string
+}
+
 export interface ClassificationServiceDeps {
   pool: pg.Pool
   bus: MessageBus
@@ -27,11 +35,41 @@ export interface ClassificationServiceDeps {
   listener: JobListener
   log: FastifyBaseLogger
   maxActiveJobsPerUser: number
+  aiBatchSize: number
+  batchMaxItems: number
   /** Sends the job's task_results message (after it ended here). */
   onJobFinished: (jobId: string) => void
 }
 
-const cleanText = (value: string | undefined) => (value?.trim() ? value.trim() : null)
+const cleanText = (value: string | undefined | null) => (value?.trim() ? value.trim() : null)
+
+/** One item per distinct part number, in order of first appearance; later duplicates fill in missing details. */
+function distinctItems(requests: BatchRequest['partnumbers']): NewItem[] {
+  const byCode = new Map<string, NewItem>()
+  for (const request of requests) {
+    const partnumber = normalizePartnumber(request.partnumber)
+    if (!partnumber) continue
+    const input = { description: cleanText(request.description), manufacturer: cleanText(request.manufacturer), supplier: cleanText(request.supplier) }
+    const existing = byCode.get(partnumber)
+    if (!existing) byCode.set(partnumber, { partnumber, input })
+    else {
+      existing.input = {
+        description: existing.input.description ?? input.description,
+        manufacturer: existing.input.manufacturer ?? input.manufacturer,
+        supplier: existing.input.supplier ?? input.supplier,
+      }
+    }
+  }
+  return [...byCode.values()]
+}
+
+async function acceptedClassifications(pool: pg.Pool, partnumbers: string[]): Promise<Map<string, string>> {
+  const { rows } = await pool.query(
+    `SELECT p.code, c.id FROM classifications c JOIN partnumbers p ON p.id = c.partnumber_id WHERE p.code = ANY($1) AND c.status = 'ACTIVE'`,
+    [partnumbers],
+  )
+  return new Map(rows.map((r) => [r.code, r.id]))
+}
 
 /** Starts classification jobs: from history when a part number is already classified, else on the AI server. */
 export function createClassificationService(deps: ClassificationServiceDeps) {
@@ -64,7 +102,7 @@ export function createClassificationService(deps: ClassificationServiceDeps) {
 
   /** POSTs the job to the AI server; if it will not start, the job fails at once with the reason. */
   async function sendToAi(job: JobRecord): Promise<JobRecord> {
-    listener.track(job)
+    listener.track(job.channel, { id: job.id, attempt: job.attempt, kind: job.kind })
     try {
       const aiJobId = await ai.startSingle({
         progress_channel: job.channel,
@@ -85,6 +123,45 @@ export function createClassificationService(deps: ClassificationServiceDeps) {
     }
   }
 
+  /** Sends a batch's pending part numbers to the AI server, chunk by chunk, all chunks at once. */
+  async function sendBatch(job: JobRecord, partnumbers: string[]): Promise<void> {
+    const chunks: Chunk[] = []
+    for (let i = 0; i < partnumbers.length; i += deps.aiBatchSize) {
+      chunks.push({ chunk: chunks.length, channel: `progress-${randomUUID()}`, partnumbers: partnumbers.slice(i, i + deps.aiBatchSize) })
+    }
+    await insertChunks(pool, job.id, job.attempt, chunks)
+    for (const c of chunks) listener.track(c.channel, { id: job.id, attempt: job.attempt, kind: 'BATCH', chunk: c.chunk })
+    const inputs = await itemInputs(pool, job.id, partnumbers)
+    const failures = await Promise.all(chunks.map(async (c) => {
+      try {
+        const aiJobId = await ai.startBatch({
+          progress_channel: c.channel,
+          partnumbers: Object.fromEntries(c.partnumbers.map((pn) => {
+            const input = inputs.get(pn)
+            return [pn, { partnumber: pn, description: input?.description ?? null, manufacturer: input?.manufacturer ?? null, supplier: input?.supplier ?? null }]
+          })),
+        })
+        await recordChunkAiJobId(pool, job.id, job.attempt, c.chunk, aiJobId)
+        return undefined
+      } catch (err) {
+        if (!(err instanceof AiStartError)) throw err
+        log.warn({ jobId: job.id, chunk: c.chunk, reason: err.message }, 'AI server did not start a batch chunk')
+        return { chunk: c.chunk, reason: err.message }
+      }
+    }))
+    const failed = failures.filter((f) => f !== undefined)
+    if (failed.length === chunks.length) {
+      const reason = failed[0]!.reason
+      if (await finishJob(pool, job, { status: 'FAILED', error: reason }, { hash: null, payload: { status: 'failed', error: reason, by: 'gateway' } })) {
+        deps.onJobFinished(job.id)
+      }
+      throw new HttpError(502, 'ai_server_unavailable', reason, {}, { job_id: job.id })
+    }
+    for (const f of failed) {
+      if (await closeChunk(pool, job, f.chunk, 'FAILED', f.reason)) deps.onJobFinished(job.id)
+    }
+  }
+
   return {
     async startSingle(owner: Identity, request: SingleRequest): Promise<JobRecord> {
       const partnumber = normalizePartnumber(request.partnumber)
@@ -102,6 +179,45 @@ export function createClassificationService(deps: ClassificationServiceDeps) {
       return sendToAi(job)
     },
 
+    /**
+     * One batch job for many part numbers, one item per distinct part number. Items already
+     * classified are answered from history; the rest go to the AI server in chunks of
+     * `aiBatchSize`, each on its own channel.
+     */
+    async startBatch(owner: Identity, request: BatchRequest): Promise<JobRecord> {
+      const items = distinctItems(request.partnumbers)
+      if (items.length === 0) throw new HttpError(400, 'invalid_request', 'no part numbers to classify')
+      if (items.length > deps.batchMaxItems) {
+        throw new HttpError(400, 'too_many_items', `a batch takes at most ${deps.batchMaxItems} distinct part numbers; this one has ${items.length}`)
+      }
+      if (!request.reclassify) {
+        const accepted = await acceptedClassifications(pool, items.map((i) => i.partnumber))
+        for (const item of items) item.historyClassificationId = accepted.get(item.partnumber)
+      }
+      const toAi = items.filter((i) => !i.historyClassificationId).map((i) => i.partnumber)
+      if (toAi.length) await ensureCapacity(owner)
+      const job = await inTransaction(pool, async (client) => {
+        const created = await insertJob(client, {
+          ownerId: owner.id, kind: 'BATCH', partnumber: null, input: { description: null, manufacturer: null, supplier: null },
+          channel: `progress-${randomUUID()}`, source: toAi.length ? 'AI' : 'HISTORY', documentId: request.documentId,
+        })
+        await insertItems(client, created.id, items)
+        if (!toAi.length) {
+          await client.query(`UPDATE jobs SET status = 'DONE', finished_at = now(), progress_current = $2, progress_total = $2 WHERE id = $1`, [created.id, items.length])
+          await client.query(`INSERT INTO job_events (job_id, attempt, type, payload, final) VALUES ($1, 1, 'done', $2, true)`, [created.id, { status: 'done', from_history: true }])
+        } else {
+          await client.query('UPDATE jobs SET progress_current = $2, progress_total = $3 WHERE id = $1', [created.id, items.length - toAi.length, items.length])
+        }
+        return created
+      })
+      if (!toAi.length) {
+        deps.onJobFinished(job.id)
+        return job
+      }
+      await sendBatch(job, toAi)
+      return job
+    },
+
     async retry(requester: Identity, jobId: string): Promise<JobRecord> {
       const existing = await getJobRecord(pool, jobId)
       if (!existing || (existing.owner_id !== requester.id && requester.role !== 'ADMIN')) throw notFound('job')
@@ -110,6 +226,10 @@ export function createClassificationService(deps: ClassificationServiceDeps) {
       const job = await requeueFailedJob(pool, jobId, `progress-${randomUUID()}`)
       if (!job) throw conflict('job_not_failed', 'The job changed meanwhile; reload it')
       await pool.query(`INSERT INTO job_events (job_id, attempt, type, payload) VALUES ($1, $2, 'retried', $3)`, [job.id, job.attempt, { by: requester.id }])
+      if (job.kind === 'BATCH') {
+        await sendBatch(job, await resetFailedItems(pool, job.id))
+        return job
+      }
       return sendToAi(job)
     },
   }

@@ -2,13 +2,10 @@ import type pg from 'pg'
 import type { FastifyBaseLogger } from 'fastify'
 import type { ParsedMessage } from '../ai/messages.js'
 import { isDatabaseUnavailable } from '../../db/errors.js'
-import { findJobByChannel, isTerminal, type JobKind, type JobRecord } from './jobs-store.js'
-import { finishJob, recordProgress, type JobAttempt } from './job-outcomes.js'
-import { singleJobEvent } from './single-job-events.js'
-
-interface LiveJob extends JobAttempt {
-  kind: JobKind
-}
+import { findJobByChannel, getJobRecord, isTerminal, type JobKind } from './jobs-store.js'
+import type { JobAttempt } from './job-outcomes.js'
+import { findChunkByChannel } from './batch-store.js'
+import { applyBatchMessage, applySingleMessage } from './apply-message.js'
 
 export interface JobListenerOptions {
   pool: pg.Pool
@@ -18,14 +15,20 @@ export interface JobListenerOptions {
   retryDelayMs?: (failures: number) => number
 }
 
+export interface LiveJob extends JobAttempt {
+  kind: JobKind
+  /** Set for a batch chunk's channel. */
+  chunk?: number
+}
+
 export interface JobListener {
   /**
    * Every message of every live job, whichever instance started it. `afterApply` runs once the
    * message is written (or found to need no write), in arrival order.
    */
   handle(channel: string, parsed: ParsedMessage, afterApply?: () => void): void
-  /** Remembers a job this instance just started, sparing a lookup on its first message. */
-  track(job: JobRecord): void
+  /** Remembers a channel of a job this instance just started, sparing a lookup on its first message. */
+  track(channel: string, job: LiveJob): void
   stats(): { queuedMessages: number; busyChannels: number; cachedJobs: number }
   /** Resolves when every message received so far has been written (or given up on). */
   drain(): Promise<void>
@@ -60,21 +63,32 @@ export function createJobListener(options: JobListenerOptions): JobListener {
     jobsByChannel.set(channel, job)
   }
 
+  async function lookup(channel: string): Promise<LiveJob | undefined> {
+    const job = await findJobByChannel(pool, channel)
+    if (job) {
+      // A batch job's own channel carries only the gateway's announcements, nothing to apply.
+      return isTerminal(job.status) || job.kind === 'BATCH' ? undefined : { id: job.id, attempt: job.attempt, kind: job.kind }
+    }
+    const chunk = await findChunkByChannel(pool, channel)
+    if (chunk) {
+      const batch = await getJobRecord(pool, chunk.job_id)
+      return batch && !isTerminal(batch.status) && batch.attempt === chunk.attempt
+        ? { id: batch.id, attempt: batch.attempt, kind: 'BATCH', chunk: chunk.chunk }
+        : undefined
+    }
+    if (unknownChannels.size >= MAX_CACHED) unknownChannels.clear()
+    unknownChannels.set(channel, Date.now())
+    log.warn({ channel }, 'AI message on a channel that no job owns; ignored')
+    return undefined
+  }
+
   async function resolve(channel: string): Promise<LiveJob | undefined> {
     const cached = jobsByChannel.get(channel)
     if (cached) return cached
     const unknownSince = unknownChannels.get(channel)
     if (unknownSince !== undefined && Date.now() - unknownSince < UNKNOWN_TTL_MS) return undefined
-    const job = await findJobByChannel(pool, channel)
-    if (!job) {
-      if (unknownChannels.size >= MAX_CACHED) unknownChannels.clear()
-      unknownChannels.set(channel, Date.now())
-      log.warn({ channel }, 'AI message on a channel that no job owns; ignored')
-      return undefined
-    }
-    if (isTerminal(job.status)) return undefined
-    const live = { id: job.id, attempt: job.attempt, kind: job.kind }
-    remember(channel, live)
+    const live = await lookup(channel)
+    if (live) remember(channel, live)
     return live
   }
 
@@ -85,25 +99,11 @@ export function createJobListener(options: JobListenerOptions): JobListener {
     }
     const job = await resolve(channel)
     if (!job) return
-    const { message, hash } = parsed
-    const event = singleJobEvent(message)
-    switch (event.type) {
-      case 'progress':
-        await recordProgress(pool, job, event.progress, hash, { status: message.status, progress: event.progress, ai_job_id: message.jobId })
-        return
-      case 'ignored':
-        log.warn({ channel, jobId: job.id, reason: event.reason }, 'AI message ignored')
-        return
-      case 'done':
-      case 'failed': {
-        const outcome = event.type === 'done' ? { status: 'DONE' as const, fields: event.fields } : { status: 'FAILED' as const, error: event.error }
-        const payload = event.type === 'done' ? { status: 'done', result: event.fields } : { status: 'failed', error: event.error }
-        const won = await finishJob(pool, job, outcome, { hash, payload: { ...payload, ai_job_id: message.jobId } })
-        jobsByChannel.delete(channel)
-        if (won) options.onJobFinished(job.id)
-        return
-      }
-    }
+    const applied = job.chunk === undefined
+      ? await applySingleMessage(pool, job, parsed.message, parsed.hash, log)
+      : await applyBatchMessage(pool, job, job.chunk, parsed.message, parsed.hash, log)
+    if (applied.channelEnded) jobsByChannel.delete(channel)
+    if (applied.jobFinished) options.onJobFinished(job.id)
   }
 
   async function run(channel: string, queue: QueuedMessage[]) {
@@ -147,9 +147,9 @@ export function createJobListener(options: JobListenerOptions): JobListener {
       queues.set(channel, fresh)
       void run(channel, fresh)
     },
-    track(job) {
-      unknownChannels.delete(job.channel)
-      remember(job.channel, { id: job.id, attempt: job.attempt, kind: job.kind })
+    track(channel, job) {
+      unknownChannels.delete(channel)
+      remember(channel, job)
     },
     stats: () => ({ queuedMessages, busyChannels: queues.size, cachedJobs: jobsByChannel.size }),
     drain: () => (queues.size === 0 ? Promise.resolve() : new Promise<void>((r) => idle.push(r))),

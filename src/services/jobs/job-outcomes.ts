@@ -51,6 +51,10 @@ export async function finishJob(pool: pg.Pool, job: JobAttempt, outcome: FinalOu
     if (outcome.status === 'DONE') {
       const classificationId = await storeClassification(client, job.id, rows[0].partnumber, outcome.fields)
       await client.query('UPDATE jobs SET classification_id = $2 WHERE id = $1', [job.id, classificationId])
+    } else {
+      // A failed batch: what was still waiting fails with it (what finished keeps its result).
+      await failPendingItems(client, job.id, outcome.error)
+      await client.query(`UPDATE job_chunks SET status = 'FAILED', error = $3 WHERE job_id = $1 AND attempt = $2 AND status = 'RUNNING'`, [job.id, job.attempt, outcome.error])
     }
     await client.query(
       `INSERT INTO job_events (job_id, attempt, type, payload, message_hash, final) VALUES ($1, $2, $3, $4, $5, true)`,
@@ -58,6 +62,14 @@ export async function finishJob(pool: pg.Pool, job: JobAttempt, outcome: FinalOu
     )
     return true
   })
+}
+
+export async function failPendingItems(db: Queryable, jobId: string, error: string, partnumbers?: string[]): Promise<void> {
+  await db.query(
+    `UPDATE job_items SET status = 'FAILED', error = $2, finished_at = now(), finish_order = nextval('job_items_finish_order')
+      WHERE job_id = $1 AND status = 'PENDING' AND ($3::text[] IS NULL OR partnumber = ANY($3))`,
+    [jobId, error, partnumbers ?? null],
+  )
 }
 
 /** Jobs silent for longer than the deadline are failed; returns the ones this call ended. */

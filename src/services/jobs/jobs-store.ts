@@ -1,5 +1,6 @@
 import type { Queryable } from '../../db/queryable.js'
 import { CLASSIFICATION_SELECT, toClassificationView, type ClassificationView } from '../classifications/classifications-store.js'
+import { countItems, listItems, type BatchCounts, type BatchItemView } from './batch-store.js'
 
 export type JobKind = 'SINGLE' | 'BATCH'
 export type JobStatus = 'QUEUED' | 'RUNNING' | 'DONE' | 'FAILED'
@@ -28,6 +29,7 @@ export interface JobRecord {
   progress_message: string | null
   error: string | null
   classification_id: string | null
+  document_id: string | null
   created_at: Date
   updated_at: Date
   finished_at: Date | null
@@ -46,13 +48,17 @@ export interface JobView {
   result: ClassificationView | null
   attempt: number
   owner_id: string
+  document_id: string | null
+  /** Batch jobs, when asked for one job: every item and the counts. */
+  items?: BatchItemView[]
+  counts?: BatchCounts
   created_at: Date
   updated_at: Date
   finished_at: Date | null
 }
 
 const JOB_COLUMNS = `j.id, j.kind, j.owner_id, j.status, j.source, j.partnumber, j.input, j.channel, j.attempt, j.ai_job_id,
-  j.progress_current, j.progress_total, j.progress_message, j.error, j.classification_id, j.created_at, j.updated_at, j.finished_at`
+  j.progress_current, j.progress_total, j.progress_message, j.error, j.classification_id, j.document_id, j.created_at, j.updated_at, j.finished_at`
 
 export function toJobView(job: JobRecord, result: ClassificationView | null): JobView {
   return {
@@ -67,6 +73,7 @@ export function toJobView(job: JobRecord, result: ClassificationView | null): Jo
     result,
     attempt: job.attempt,
     owner_id: job.owner_id,
+    document_id: job.document_id,
     created_at: job.created_at,
     updated_at: job.updated_at,
     finished_at: job.finished_at,
@@ -87,7 +94,12 @@ export async function findJobByChannel(db: Queryable, channel: string): Promise<
 export async function getJobView(db: Queryable, id: string): Promise<JobView | undefined> {
   const job = await getJobRecord(db, id)
   if (!job) return undefined
-  return toJobView(job, await resultOf(db, job))
+  const view = toJobView(job, await resultOf(db, job))
+  if (job.kind === 'BATCH') {
+    view.items = await listItems(db, job.id)
+    view.counts = countItems(view.items)
+  }
+  return view
 }
 
 async function resultOf(db: Queryable, job: JobRecord): Promise<ClassificationView | null> {
@@ -98,14 +110,15 @@ async function resultOf(db: Queryable, job: JobRecord): Promise<ClassificationVi
 
 export async function insertJob(
   db: Queryable,
-  job: { ownerId: string; kind: JobKind; partnumber: string | null; input: JobInput; channel: string; source: 'AI' | 'HISTORY'; classificationId?: string },
+  job: { ownerId: string; kind: JobKind; partnumber: string | null; input: JobInput; channel: string; source: 'AI' | 'HISTORY'; classificationId?: string; documentId?: string },
 ): Promise<JobRecord> {
-  const done = job.source === 'HISTORY'
+  // A single job answered from history is born done; a batch is finished by its caller.
+  const done = job.source === 'HISTORY' && job.kind === 'SINGLE'
   const { rows } = await db.query(
-    `INSERT INTO jobs AS j (kind, owner_id, status, source, partnumber, input, channel, classification_id, finished_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $9 THEN now() END)
+    `INSERT INTO jobs AS j (kind, owner_id, status, source, partnumber, input, channel, classification_id, finished_at, document_id)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $9 THEN now() END, $10)
      RETURNING ${JOB_COLUMNS}`,
-    [job.kind, job.ownerId, done ? 'DONE' : 'QUEUED', job.source, job.partnumber, job.input, job.channel, job.classificationId ?? null, done],
+    [job.kind, job.ownerId, done ? 'DONE' : 'QUEUED', job.source, job.partnumber, job.input, job.channel, job.classificationId ?? null, done, job.documentId ?? null],
   )
   return rows[0]
 }

@@ -22,6 +22,16 @@ export function toContractResult(c: ClassificationView) {
 
 export function taskResultMessage(job: JobView): Record<string, unknown> {
   const done = job.status === 'DONE'
+  if (job.kind === 'BATCH') {
+    const counts = job.counts ?? { total: 0, done: 0, failed: 0, pending: 0 }
+    return {
+      status: done ? 'done' : 'failed',
+      message: `Lote concluido: ${counts.done} classificados, ${counts.failed} com falha de ${counts.total}`,
+      job_id: job.id,
+      partnumbers: (job.items ?? []).map((i) => i.partnumber),
+      ...(done ? {} : { error: job.error }),
+    }
+  }
   const message: Record<string, unknown> = {
     status: done ? 'done' : 'failed',
     message: done

@@ -1,0 +1,18 @@
+import fp from 'fastify-plugin'
+import multipart from '@fastify/multipart'
+import { createExtractionPool, type ExtractionPool } from '../../services/pdf/index.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    pdfExtraction: ExtractionPool
+  }
+}
+
+/** Uploads (streamed, cut off at DOCUMENT_MAX_BYTES) and PDF extraction off the event loop, in worker threads. */
+export default fp(async (app) => {
+  const { documents } = app.config
+  await app.register(multipart, { limits: { fileSize: documents.maxBytes, files: 1, fields: 10, fieldSize: 1024, parts: 12 } })
+  const pool = createExtractionPool({ maxPages: documents.maxPages })
+  app.decorate('pdfExtraction', pool)
+  app.addHook('onClose', () => pool.close())
+}, { name: 'documents', dependencies: ['config'] })

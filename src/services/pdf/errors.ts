@@ -1,0 +1,35 @@
+export type PdfRejectCode = 'not_pdf' | 'empty' | 'too_many_pages' | 'encrypted' | 'corrupt'
+
+// statusCode is picked up by Fastify's default error handler, so a thrown error becomes a 4xx JSON reply.
+const STATUS: Record<PdfRejectCode, number> = {
+  not_pdf: 415,
+  empty: 400,
+  too_many_pages: 413,
+  encrypted: 422,
+  corrupt: 422,
+}
+
+const MESSAGES: Record<PdfRejectCode, string> = {
+  not_pdf: 'The file is not a PDF.',
+  empty: 'The file is empty.',
+  too_many_pages: 'The PDF has too many pages.',
+  encrypted: 'The PDF is encrypted or password-protected; please upload an unprotected copy.',
+  corrupt: 'The PDF is damaged or truncated and cannot be read.',
+}
+
+/** The uploaded document cannot be processed; `code` is stable and safe to show to clients. */
+export class PdfRejectedError extends Error {
+  override readonly name = 'PdfRejectedError'
+  readonly code: PdfRejectCode
+  readonly statusCode: number
+
+  constructor(code: PdfRejectCode, message: string = MESSAGES[code], options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+    this.statusCode = STATUS[code]
+  }
+}
+
+export function isPdfRejectCode(value: unknown): value is PdfRejectCode {
+  return typeof value === 'string' && value in STATUS
+}
