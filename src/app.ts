@@ -16,6 +16,7 @@ import rateLimit from './plugins/external/rate-limit.js'
 import bus from './plugins/app/bus.js'
 import auth from './plugins/app/auth.js'
 import jobs from './plugins/app/jobs.js'
+import metrics from './plugins/app/metrics.js'
 import healthRoutes from './routes/health/index.js'
 import authRoutes from './routes/auth/index.js'
 import userRoutes from './routes/users/index.js'
@@ -66,6 +67,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(swagger)
   await app.register(rateLimit)
   await app.register(auth)
+  await app.register(metrics)
   await app.register(jobs)
   await app.register(documentsPlugin)
 

@@ -45,6 +45,8 @@ const EnvSchema = Type.Object({
   TRUST_PROXY: Type.String({ default: 'false' }),
   CORS_ORIGINS: Type.String({ default: '' }),
   DOCS_ENABLED: Flag(true),
+  METRICS_ENABLED: Flag(true),
+  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
 
   AI_BATCH_SIZE: Type.Integer({ default: 100, minimum: 1, maximum: 1000 }),
   BATCH_MAX_ITEMS: Type.Integer({ default: 1000, minimum: 1, maximum: 10_000 }),
@@ -91,6 +93,7 @@ export interface Config {
   trustProxy: boolean | string | ((address: string, hop: number) => boolean)
   corsOrigins: string[]
   docsEnabled: boolean
+  metrics: { enabled: boolean; token?: string }
   jobs: { deadlineMs: number; sweepIntervalMs: number; maxActivePerUser: number; aiBatchSize: number; batchMaxItems: number }
   documents: { maxBytes: number; maxPages: number; storeFiles: boolean }
   sse: { heartbeatMs: number; retryMs: number; maxBufferedBytes: number }
@@ -182,6 +185,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     trustProxy: parseTrustProxy(env.TRUST_PROXY),
     corsOrigins: env.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean),
     docsEnabled: env.DOCS_ENABLED,
+    metrics: { enabled: env.METRICS_ENABLED, token: env.METRICS_TOKEN },
     jobs: {
       deadlineMs: parseDuration(env.JOB_DEADLINE),
       sweepIntervalMs: parseDuration(env.JOB_SWEEP_INTERVAL),

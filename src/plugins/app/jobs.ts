@@ -7,6 +7,7 @@ import { SseRegistry } from '../../services/sse/sse-stream.js'
 import { createClassificationService, type ClassificationService } from '../../services/jobs/classification-service.js'
 import { publishTaskResult } from '../../services/jobs/task-results.js'
 import { startJobSweeper } from '../../services/jobs/job-sweeper.js'
+import type { JobEnd } from '../../services/jobs/job-outcomes.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -27,14 +28,22 @@ export default fp(async (app) => {
   const { config, bus } = app
   const pool = app.pg.pool
 
+  const { metrics } = app
   const publishResult = (jobId: string) => {
     publishTaskResult(pool, bus, jobId).catch((err) =>
       app.log.warn({ jobId, err: (err as Error).message }, 'task_results not published yet; the sweeper will retry'))
   }
+  const onJobFinished = (end: JobEnd) => {
+    metrics.jobsFinished.inc({ kind: end.kind, status: end.status, reason: end.reason })
+    publishResult(end.jobId)
+  }
 
   const hub = new ProgressHub()
-  const streams = new SseRegistry({ heartbeatMs: config.sse.heartbeatMs, retryMs: config.sse.retryMs, maxBufferedBytes: config.sse.maxBufferedBytes })
-  const listener = createJobListener({ pool, log: app.log, onJobFinished: publishResult })
+  const streams = new SseRegistry({
+    heartbeatMs: config.sse.heartbeatMs, retryMs: config.sse.retryMs, maxBufferedBytes: config.sse.maxBufferedBytes,
+    onCountChange: (open) => metrics.openStreams.set(open),
+  })
+  const listener = createJobListener({ pool, log: app.log, onJobFinished, metrics })
   const ai = createAiClient(config.ai)
 
   // Progress goes to the streams at once. Results and failures go once written, so that a client
@@ -51,13 +60,13 @@ export default fp(async (app) => {
     }
   })
 
-  const sweeper = startJobSweeper({ pool, bus, log: app.log, deadlineMs: config.jobs.deadlineMs, intervalMs: config.jobs.sweepIntervalMs, publishResult })
+  const sweeper = startJobSweeper({ pool, bus, log: app.log, deadlineMs: config.jobs.deadlineMs, intervalMs: config.jobs.sweepIntervalMs, publishResult, onJobFinished })
 
   app.decorate('hub', hub)
   app.decorate('streams', streams)
   app.decorate('jobListener', listener)
   app.decorate('classifications', createClassificationService({
-    pool, bus, ai, listener, log: app.log, onJobFinished: publishResult,
+    pool, bus, ai, listener, log: app.log, onJobFinished, metrics,
     maxActiveJobsPerUser: config.jobs.maxActivePerUser, aiBatchSize: config.jobs.aiBatchSize, batchMaxItems: config.jobs.batchMaxItems,
   }))
 
@@ -71,4 +80,4 @@ export default fp(async (app) => {
     listener.close()
     await ai.close()
   })
-}, { name: 'jobs', dependencies: ['config', 'postgres', 'bus'] })
+}, { name: 'jobs', dependencies: ['config', 'postgres', 'bus', 'metrics'] })

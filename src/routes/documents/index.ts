@@ -63,11 +63,11 @@ const documents: FastifyPluginAsyncTypebox = async (app) => {
 
   async function extract(bytes: Buffer): Promise<ExtractionResult> {
     try {
-      return await app.pdfExtraction.extract(bytes, { maxPages: limits.maxPages })
+      // Handed to the worker without a copy unless the file is to be stored.
+      return await app.pdfExtraction.extract(bytes, { maxPages: limits.maxPages, transfer: !limits.storeFiles })
     } catch (err) {
       if (err instanceof PdfRejectedError) {
-        const message = err.code === 'too_many_pages' ? `${err.message} The limit is ${limits.maxPages} pages.` : err.message
-        throw new HttpError(err.statusCode, err.code, message)
+        throw new HttpError(err.statusCode, err.code, err.message)
       }
       if (err instanceof ExtractionPoolError) throw new HttpError(503, `extraction_${err.code}`, 'The document could not be read right now; try again shortly', { 'retry-after': '5' })
       throw err
@@ -88,9 +88,11 @@ const documents: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (request, reply) => {
     const { filename, bytes } = await readUpload(request)
+    const sizeBytes = bytes.length
+    const sha256 = createHash('sha256').update(bytes).digest()
     const extracted = await extract(bytes)
     const doc = await insertDocument(pool, {
-      ownerId: request.identity.id, filename, sizeBytes: bytes.length, sha256: createHash('sha256').update(bytes).digest(),
+      ownerId: request.identity.id, filename, sizeBytes, sha256,
       pages: extracted.pages, partNumbers: extracted.part_numbers, content: limits.storeFiles ? bytes : null,
     })
     request.log.info({ documentId: doc.id, pages: doc.pages, total: doc.total }, 'document extracted')

@@ -1,19 +1,19 @@
 import type pg from 'pg'
 import type { FastifyBaseLogger } from 'fastify'
 import type { AiMessage } from '../ai/messages.js'
-import { finishJob, recordProgress, type JobAttempt } from './job-outcomes.js'
+import { finishJob, recordProgress, type JobAttempt, type JobEnd } from './job-outcomes.js'
 import { closeChunk, finishItem, recordBatchActivity } from './batch-outcomes.js'
 import { pendingChunkItems } from './batch-store.js'
 import { singleJobEvent } from './single-job-events.js'
 import { normalizePartnumber } from '../classifications/classifications-store.js'
 
-/** What applying a message did: `channelEnded` when nothing more is expected on it; `jobFinished` when this call ended the job. */
+/** What applying a message did: `channelEnded` when nothing more is expected on it; `finished` when this call ended the job. */
 export interface Applied {
   channelEnded: boolean
-  jobFinished: boolean
+  finished?: JobEnd
 }
 
-const NOTHING: Applied = { channelEnded: false, jobFinished: false }
+const NOTHING: Applied = { channelEnded: false }
 
 export async function applySingleMessage(pool: pg.Pool, job: JobAttempt, message: AiMessage, hash: Buffer, log: FastifyBaseLogger): Promise<Applied> {
   const event = singleJobEvent(message)
@@ -29,7 +29,8 @@ export async function applySingleMessage(pool: pg.Pool, job: JobAttempt, message
       const outcome = event.type === 'done' ? { status: 'DONE' as const, fields: event.fields } : { status: 'FAILED' as const, error: event.error }
       const payload = event.type === 'done' ? { status: 'done', result: event.fields } : { status: 'failed', error: event.error }
       const won = await finishJob(pool, job, outcome, { hash, payload: { ...payload, ai_job_id: message.jobId } })
-      return { channelEnded: true, jobFinished: won }
+      const reason = event.type === 'done' ? 'ai_result' : message.status === 'done' ? 'invalid_result' : 'ai_failed'
+      return { channelEnded: true, finished: won ? { jobId: job.id, kind: 'SINGLE', status: outcome.status, reason } : undefined }
     }
   }
 }
@@ -73,7 +74,7 @@ export async function applyBatchMessage(pool: pg.Pool, job: JobAttempt, chunk: n
     }
     case 'done': {
       const won = await closeChunk(pool, job, chunk, 'DONE', NEVER_ANSWERED)
-      return { channelEnded: true, jobFinished: won }
+      return { channelEnded: true, finished: won ? { jobId: job.id, kind: 'BATCH', status: 'DONE', reason: 'batch_done' } : undefined }
     }
   }
 }

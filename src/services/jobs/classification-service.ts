@@ -9,7 +9,8 @@ import type { MessageBus } from '../bus/message-bus.js'
 import type { Identity } from '../auth/accounts.js'
 import { findActiveClassification, normalizePartnumber } from '../classifications/classifications-store.js'
 import { countActiveJobs, getJobRecord, insertJob, recordAiJobId, requeueFailedJob, type JobInput, type JobRecord } from './jobs-store.js'
-import { finishJob } from './job-outcomes.js'
+import { finishJob, type JobEnd } from './job-outcomes.js'
+import type { Metrics } from '../metrics/metrics.js'
 import { closeChunk } from './batch-outcomes.js'
 import { insertChunks, insertItems, itemInputs, recordChunkAiJobId, resetFailedItems, type Chunk, type NewItem } from './batch-store.js'
 import type { JobListener } from './job-listener.js'
@@ -38,7 +39,8 @@ export interface ClassificationServiceDeps {
   aiBatchSize: number
   batchMaxItems: number
   /** Sends the job's task_results message (after it ended here). */
-  onJobFinished: (jobId: string) => void
+  onJobFinished: (end: JobEnd) => void
+  metrics: Metrics
 }
 
 const cleanText = (value: string | undefined | null) => (value?.trim() ? value.trim() : null)
@@ -75,6 +77,18 @@ async function acceptedClassifications(pool: pg.Pool, partnumbers: string[]): Pr
 export function createClassificationService(deps: ClassificationServiceDeps) {
   const { pool, bus, ai, listener, log } = deps
 
+  async function timed<T>(endpoint: 'single' | 'batch', call: () => Promise<T>): Promise<T> {
+    const stop = deps.metrics.aiRequestSeconds.startTimer({ endpoint })
+    try {
+      const value = await call()
+      stop({ outcome: 'started' })
+      return value
+    } catch (err) {
+      stop({ outcome: 'refused' })
+      throw err
+    }
+  }
+
   async function answerFromHistory(owner: Identity, partnumber: string, input: JobInput): Promise<JobRecord | undefined> {
     const accepted = await findActiveClassification(pool, partnumber)
     if (!accepted) return undefined
@@ -88,7 +102,8 @@ export function createClassificationService(deps: ClassificationServiceDeps) {
       )
       return created
     })
-    deps.onJobFinished(job.id)
+    deps.metrics.jobsStarted.inc({ kind: 'SINGLE', source: 'HISTORY' })
+    deps.onJobFinished({ jobId: job.id, kind: 'SINGLE', status: 'DONE', reason: 'history' })
     return job
   }
 
@@ -104,20 +119,20 @@ export function createClassificationService(deps: ClassificationServiceDeps) {
   async function sendToAi(job: JobRecord): Promise<JobRecord> {
     listener.track(job.channel, { id: job.id, attempt: job.attempt, kind: job.kind })
     try {
-      const aiJobId = await ai.startSingle({
+      const aiJobId = await timed('single', () => ai.startSingle({
         progress_channel: job.channel,
         partnumber: job.partnumber!,
         description: job.input.description,
         manufacturer: job.input.manufacturer,
         supplier: job.input.supplier,
-      })
+      }))
       await recordAiJobId(pool, job.id, job.attempt, aiJobId)
       return { ...job, ai_job_id: aiJobId }
     } catch (err) {
       if (!(err instanceof AiStartError)) throw err
       log.warn({ jobId: job.id, reason: err.message }, 'AI server did not start the job')
       if (await finishJob(pool, job, { status: 'FAILED', error: err.message }, { hash: null, payload: { status: 'failed', error: err.message, by: 'gateway' } })) {
-        deps.onJobFinished(job.id)
+        deps.onJobFinished({ jobId: job.id, kind: job.kind, status: 'FAILED', reason: 'ai_start' })
       }
       throw new HttpError(502, 'ai_server_unavailable', err.message, {}, { job_id: job.id })
     }
@@ -134,13 +149,13 @@ export function createClassificationService(deps: ClassificationServiceDeps) {
     const inputs = await itemInputs(pool, job.id, partnumbers)
     const failures = await Promise.all(chunks.map(async (c) => {
       try {
-        const aiJobId = await ai.startBatch({
+        const aiJobId = await timed('batch', () => ai.startBatch({
           progress_channel: c.channel,
           partnumbers: Object.fromEntries(c.partnumbers.map((pn) => {
             const input = inputs.get(pn)
             return [pn, { partnumber: pn, description: input?.description ?? null, manufacturer: input?.manufacturer ?? null, supplier: input?.supplier ?? null }]
           })),
-        })
+        }))
         await recordChunkAiJobId(pool, job.id, job.attempt, c.chunk, aiJobId)
         return undefined
       } catch (err) {
@@ -153,12 +168,12 @@ export function createClassificationService(deps: ClassificationServiceDeps) {
     if (failed.length === chunks.length) {
       const reason = failed[0]!.reason
       if (await finishJob(pool, job, { status: 'FAILED', error: reason }, { hash: null, payload: { status: 'failed', error: reason, by: 'gateway' } })) {
-        deps.onJobFinished(job.id)
+        deps.onJobFinished({ jobId: job.id, kind: 'BATCH', status: 'FAILED', reason: 'ai_start' })
       }
       throw new HttpError(502, 'ai_server_unavailable', reason, {}, { job_id: job.id })
     }
     for (const f of failed) {
-      if (await closeChunk(pool, job, f.chunk, 'FAILED', f.reason)) deps.onJobFinished(job.id)
+      if (await closeChunk(pool, job, f.chunk, 'FAILED', f.reason)) deps.onJobFinished({ jobId: job.id, kind: 'BATCH', status: 'DONE', reason: 'batch_done' })
     }
   }
 
@@ -176,6 +191,7 @@ export function createClassificationService(deps: ClassificationServiceDeps) {
       }
       await ensureCapacity(owner)
       const job = await insertJob(pool, { ownerId: owner.id, kind: 'SINGLE', partnumber, input, channel: `progress-${randomUUID()}`, source: 'AI' })
+      deps.metrics.jobsStarted.inc({ kind: 'SINGLE', source: 'AI' })
       return sendToAi(job)
     },
 
@@ -210,8 +226,9 @@ export function createClassificationService(deps: ClassificationServiceDeps) {
         }
         return created
       })
+      deps.metrics.jobsStarted.inc({ kind: 'BATCH', source: toAi.length ? 'AI' : 'HISTORY' })
       if (!toAi.length) {
-        deps.onJobFinished(job.id)
+        deps.onJobFinished({ jobId: job.id, kind: 'BATCH', status: 'DONE', reason: 'history' })
         return job
       }
       await sendBatch(job, toAi)

@@ -3,7 +3,8 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { ParsedMessage } from '../ai/messages.js'
 import { isDatabaseUnavailable } from '../../db/errors.js'
 import { findJobByChannel, getJobRecord, isTerminal, type JobKind } from './jobs-store.js'
-import type { JobAttempt } from './job-outcomes.js'
+import type { JobAttempt, JobEnd } from './job-outcomes.js'
+import type { Metrics } from '../metrics/metrics.js'
 import { findChunkByChannel } from './batch-store.js'
 import { applyBatchMessage, applySingleMessage } from './apply-message.js'
 
@@ -11,7 +12,8 @@ export interface JobListenerOptions {
   pool: pg.Pool
   log: FastifyBaseLogger
   /** Called after this instance ended a job (it won the guarded update). */
-  onJobFinished: (jobId: string) => void
+  onJobFinished: (end: JobEnd) => void
+  metrics?: Metrics
   retryDelayMs?: (failures: number) => number
 }
 
@@ -38,6 +40,7 @@ export interface JobListener {
 interface QueuedMessage {
   parsed: ParsedMessage
   afterApply?: () => void
+  receivedAt: number
 }
 
 const MAX_CACHED = 50_000
@@ -79,6 +82,7 @@ export function createJobListener(options: JobListenerOptions): JobListener {
     if (unknownChannels.size >= MAX_CACHED) unknownChannels.clear()
     unknownChannels.set(channel, Date.now())
     log.warn({ channel }, 'AI message on a channel that no job owns; ignored')
+    options.metrics?.aiMessages.inc({ outcome: 'unmatched' })
     return undefined
   }
 
@@ -95,6 +99,7 @@ export function createJobListener(options: JobListenerOptions): JobListener {
   async function apply(channel: string, parsed: ParsedMessage): Promise<void> {
     if (!parsed.ok) {
       log.warn({ channel, reason: parsed.reason }, 'invalid AI message; ignored')
+      options.metrics?.aiMessages.inc({ outcome: 'invalid' })
       return
     }
     const job = await resolve(channel)
@@ -102,23 +107,28 @@ export function createJobListener(options: JobListenerOptions): JobListener {
     const applied = job.chunk === undefined
       ? await applySingleMessage(pool, job, parsed.message, parsed.hash, log)
       : await applyBatchMessage(pool, job, job.chunk, parsed.message, parsed.hash, log)
+    options.metrics?.aiMessages.inc({ outcome: 'applied' })
     if (applied.channelEnded) jobsByChannel.delete(channel)
-    if (applied.jobFinished) options.onJobFinished(job.id)
+    if (applied.finished) options.onJobFinished(applied.finished)
   }
 
   async function run(channel: string, queue: QueuedMessage[]) {
     while (queue.length > 0 && !closed) {
-      const { parsed, afterApply } = queue[0]!
+      const { parsed, afterApply, receivedAt } = queue[0]!
       for (let failures = 0; ; failures++) {
         try {
           await apply(channel, parsed)
+          options.metrics?.messageWriteSeconds.observe((performance.now() - receivedAt) / 1000)
           break
         } catch (err) {
           if (!isDatabaseUnavailable(err) || closed) {
             log.error({ err, channel }, 'could not apply AI message')
             break
           }
-          if (failures === 0) log.warn({ channel, err: (err as Error).message }, 'database unavailable; keeping the message and retrying')
+          if (failures === 0) {
+            log.warn({ channel, err: (err as Error).message }, 'database unavailable; keeping the message and retrying')
+            options.metrics?.databaseUnavailable.inc({ where: 'listener' })
+          }
           await new Promise((r) => setTimeout(r, retryDelayMs(failures)))
         }
       }
@@ -139,11 +149,12 @@ export function createJobListener(options: JobListenerOptions): JobListener {
       if (closed) return
       queuedMessages++
       const queue = queues.get(channel)
+      const receivedAt = performance.now()
       if (queue) {
-        queue.push({ parsed, afterApply })
+        queue.push({ parsed, afterApply, receivedAt })
         return
       }
-      const fresh = [{ parsed, afterApply }]
+      const fresh = [{ parsed, afterApply, receivedAt }]
       queues.set(channel, fresh)
       void run(channel, fresh)
     },

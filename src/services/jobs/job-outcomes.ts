@@ -7,6 +7,15 @@ import type { Progress } from '../ai/messages.js'
 // The writes that move a job. Each is idempotent and guarded by the job's status and attempt,
 // so any number of gateway instances may apply the same message: one of them changes the job.
 
+/** A job this instance ended, for task_results and metrics. */
+export interface JobEnd {
+  jobId: string
+  kind: 'SINGLE' | 'BATCH'
+  status: 'DONE' | 'FAILED'
+  /** Why, in one word: ai_result, ai_failed, invalid_result, ai_start, deadline, history, batch_done. */
+  reason: string
+}
+
 export interface JobAttempt {
   id: string
   attempt: number
@@ -73,14 +82,14 @@ export async function failPendingItems(db: Queryable, jobId: string, error: stri
 }
 
 /** Jobs silent for longer than the deadline are failed; returns the ones this call ended. */
-export async function failSilentJobs(pool: pg.Pool, deadlineMs: number, reason: string): Promise<Array<JobAttempt & { channel: string }>> {
+export async function failSilentJobs(pool: pg.Pool, deadlineMs: number, reason: string): Promise<Array<JobAttempt & { channel: string; kind: 'SINGLE' | 'BATCH' }>> {
   const { rows } = await pool.query(
-    `SELECT id, attempt, channel FROM jobs
+    `SELECT id, attempt, channel, kind FROM jobs
       WHERE status IN ('QUEUED', 'RUNNING') AND last_activity_at < now() - $1 * interval '1 millisecond'
       ORDER BY last_activity_at LIMIT 500`,
     [deadlineMs],
   )
-  const ended: Array<JobAttempt & { channel: string }> = []
+  const ended: Array<JobAttempt & { channel: string; kind: 'SINGLE' | 'BATCH' }> = []
   for (const job of rows) {
     if (await finishJob(pool, job, { status: 'FAILED', error: reason }, { hash: null, payload: { status: 'failed', error: reason, by: 'gateway' } })) {
       ended.push(job)

@@ -1,7 +1,7 @@
 import type pg from 'pg'
 import type { FastifyBaseLogger } from 'fastify'
 import type { MessageBus } from '../bus/message-bus.js'
-import { failSilentJobs } from './job-outcomes.js'
+import { failSilentJobs, type JobEnd } from './job-outcomes.js'
 import { unpublishedJobIds } from './task-results.js'
 
 export interface JobSweeperOptions {
@@ -10,7 +10,10 @@ export interface JobSweeperOptions {
   log: FastifyBaseLogger
   deadlineMs: number
   intervalMs: number
+  /** Sends a finished job's task_results message. */
   publishResult: (jobId: string) => void
+  /** A job this sweep ended. */
+  onJobFinished: (end: JobEnd) => void
 }
 
 // A task_results message not out this long after its job ended is sent by the sweeper instead.
@@ -33,7 +36,7 @@ export function startJobSweeper(options: JobSweeperOptions): { stop(): void; swe
       log.warn({ jobId: job.id }, 'job failed by deadline')
       // Streams on every instance follow the job's channel: this tells them it is over.
       await bus.publish(job.channel, JSON.stringify({ status: 'failed', job_id: null, error: reason })).catch(() => {})
-      options.publishResult(job.id)
+      options.onJobFinished({ jobId: job.id, kind: job.kind, status: 'FAILED', reason: 'deadline' })
     }
     for (const jobId of await unpublishedJobIds(pool, PUBLISH_GRACE_MS)) options.publishResult(jobId)
   }

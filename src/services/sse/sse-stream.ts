@@ -74,7 +74,7 @@ export class SseRegistry {
   private readonly streams = new Set<SseStream>()
   private readonly heartbeat: NodeJS.Timeout
 
-  constructor(private readonly options: { heartbeatMs: number; retryMs: number; maxBufferedBytes: number }) {
+  constructor(private readonly options: { heartbeatMs: number; retryMs: number; maxBufferedBytes: number; onCountChange?: (open: number) => void }) {
     this.heartbeat = setInterval(() => {
       for (const stream of this.streams) stream.comment('ping')
     }, options.heartbeatMs)
@@ -89,7 +89,11 @@ export class SseRegistry {
     const stream = new SseStream(res, this.options.maxBufferedBytes)
     stream.open(headers, this.options.retryMs)
     this.streams.add(stream)
-    stream.onClose(() => this.streams.delete(stream))
+    this.options.onCountChange?.(this.streams.size)
+    stream.onClose(() => {
+      this.streams.delete(stream)
+      this.options.onCountChange?.(this.streams.size)
+    })
     return stream
   }
 
