@@ -15,7 +15,7 @@ const englishTable = fixtures.find((f) => f.name.includes('english'))!
 
 async function upload(target: Stack, token: string, file: Buffer | null, options: { field?: string; filename?: string; query?: string } = {}) {
   const form = new FormData()
-  if (file) form.append(options.field ?? 'file', new Blob([file], { type: 'application/pdf' }), options.filename ?? 'pedido.pdf')
+  if (file) form.append(options.field ?? 'file', new Blob([new Uint8Array(file)], { type: 'application/pdf' }), options.filename ?? 'pedido.pdf')
   const response = await fetch(`${target.url}/documents${options.query ?? ''}`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: form })
   return { status: response.status, body: await response.json() as any }
 }
