@@ -13,56 +13,56 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
   app.addHook('onRequest', app.authenticate)
 
   app.get('/jobs', {
-      schema: {
-        tags: ['jobs'],
-        summary: 'Jobs, newest first: your own, or everyone\'s for admins',
-        querystring: Type.Object({
-          ...PageQuery,
-          status: Type.Optional(JobStatus),
-          kind: Type.Optional(JobKind),
-          partnumber: Type.Optional(PlainText(100, 1)),
-          from: Type.Optional(Type.String({ format: 'date-time' })),
-          to: Type.Optional(Type.String({ format: 'date-time' })),
-        }, { additionalProperties: false }),
-        response: { 200: Type.Object({ items: Type.Array(Type.Ref(Job)), next_cursor: Nullable(Type.String()) }), ...errorResponses(400, 401) },
-      },
-    }, async (request) => {
-      const q = request.query
-      const limit = q.limit ?? 50
-      const items = await listJobs(pool, {
-        ownerId: request.identity.role === 'ADMIN' ? undefined : request.identity.id,
-        status: q.status,
-        kind: q.kind,
-        partnumber: q.partnumber ? normalizePartnumber(q.partnumber) : undefined,
-        from: q.from ? new Date(q.from) : undefined,
-        to: q.to ? new Date(q.to) : undefined,
-        before: q.cursor ? decodeCursor(q.cursor) : undefined,
-        limit,
-      })
-      const last = items.at(-1)
-      return { items, next_cursor: items.length === limit && last ? encodeCursor(last.created_at, last.id) : null }
+    schema: {
+      tags: ['jobs'],
+      summary: 'Jobs, newest first: your own, or everyone\'s for admins',
+      querystring: Type.Object({
+        ...PageQuery,
+        status: Type.Optional(JobStatus),
+        kind: Type.Optional(JobKind),
+        partnumber: Type.Optional(PlainText(100, 1)),
+        from: Type.Optional(Type.String({ format: 'date-time' })),
+        to: Type.Optional(Type.String({ format: 'date-time' })),
+      }, { additionalProperties: false }),
+      response: { 200: Type.Object({ items: Type.Array(Type.Ref(Job)), next_cursor: Nullable(Type.String()) }), ...errorResponses(400, 401) },
+    },
+  }, async (request) => {
+    const q = request.query
+    const limit = q.limit ?? 50
+    const items = await listJobs(pool, {
+      ownerId: request.identity.role === 'ADMIN' ? undefined : request.identity.id,
+      status: q.status,
+      kind: q.kind,
+      partnumber: q.partnumber ? normalizePartnumber(q.partnumber) : undefined,
+      from: q.from ? new Date(q.from) : undefined,
+      to: q.to ? new Date(q.to) : undefined,
+      before: q.cursor ? decodeCursor(q.cursor) : undefined,
+      limit,
     })
+    const last = items.at(-1)
+    return { items, next_cursor: items.length === limit && last ? encodeCursor(last.created_at, last.id) : null }
+  })
 
   app.get('/jobs/:id', {
-      schema: { tags: ['jobs'], summary: 'One job, with its result', params: IdParams, response: { 200: Type.Ref(Job), ...errorResponses(400, 401, 404) } },
-    }, async (request) => {
-      const job = await getJobView(pool, request.params.id)
-      if (!job || !canSee(request, job.owner_id)) throw notFound('job')
-      return withEventsUrl(app, request.identity, job)
-    })
+    schema: { tags: ['jobs'], summary: 'One job, with its result', params: IdParams, response: { 200: Type.Ref(Job), ...errorResponses(400, 401, 404) } },
+  }, async (request) => {
+    const job = await getJobView(pool, request.params.id)
+    if (!job || !canSee(request, job.owner_id)) throw notFound('job')
+    return withEventsUrl(app, request.identity, job)
+  })
 
   app.post('/jobs/:id/retry', {
-      schema: {
-        tags: ['jobs'], summary: 'Start a failed job again (a new attempt on a fresh channel)',
-        params: IdParams,
-        response: { 202: Type.Ref(Job), ...errorResponses(400, 401, 404, 409, 429, 502, 503) },
-      },
-    }, async (request, reply) => {
-      const record = await app.classifications.retry(request.identity, request.params.id)
-      const job = await getJobView(pool, record.id)
-      if (!job) throw notFound('job')
-      return reply.code(202).header('location', `/jobs/${job.id}`).send(withEventsUrl(app, request.identity, job))
-    })
+    schema: {
+      tags: ['jobs'], summary: 'Start a failed job again (a new attempt on a fresh channel)',
+      params: IdParams,
+      response: { 202: Type.Ref(Job), ...errorResponses(400, 401, 404, 409, 429, 502, 503) },
+    },
+  }, async (request, reply) => {
+    const record = await app.classifications.retry(request.identity, request.params.id)
+    const job = await getJobView(pool, record.id)
+    if (!job) throw notFound('job')
+    return reply.code(202).header('location', `/jobs/${job.id}`).send(withEventsUrl(app, request.identity, job))
+  })
 }
 
 export default jobs
