@@ -15,6 +15,8 @@ import swagger from './plugins/external/swagger.js'
 import rateLimit from './plugins/external/rate-limit.js'
 import bus from './plugins/app/bus.js'
 import auth from './plugins/app/auth.js'
+import sessionRevocations from './plugins/app/session-revocations.js'
+import { requestForLog } from './services/auth/log-redaction.js'
 import jobs from './plugins/app/jobs.js'
 import metrics from './plugins/app/metrics.js'
 import healthRoutes from './routes/health/index.js'
@@ -27,6 +29,7 @@ import jobResultRoutes from './routes/jobs/results.js'
 import documentRoutes from './routes/documents/index.js'
 import documentsPlugin from './plugins/app/documents.js'
 import partnumberRoutes from './routes/partnumbers/index.js'
+import consolePlugin from './plugins/app/console.js'
 
 export interface AppOptions {
   config: Config
@@ -36,12 +39,16 @@ export interface AppOptions {
 }
 
 // Never written to logs: credentials and tokens, wherever they appear.
-const REDACT = ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]', '*.password', '*.refresh_token', '*.access_token', 'req.query.token']
+const REDACT = [
+  'headers.authorization', 'headers.cookie', '*.headers.authorization', '*.headers.cookie', '*.headers["set-cookie"]',
+  'password', 'refresh_token', 'access_token', 'token', '*.password', '*.refresh_token', '*.access_token', '*.token',
+]
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const { config } = options
   const app = Fastify({
-    logger: options.logger ?? { level: config.logLevel, redact: { paths: REDACT, censor: '[redacted]' } },
+    // Redaction and the request serializer (no stream token from a URL) apply to any logger options given.
+    logger: options.logger === false ? false : { level: config.logLevel, ...(typeof options.logger === 'object' ? options.logger : {}), redact: { paths: REDACT, censor: '[redacted]' }, serializers: { req: requestForLog } },
     trustProxy: config.trustProxy,
     genReqId: (req) => {
       const given = req.headers['x-request-id']
@@ -67,6 +74,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(swagger)
   await app.register(rateLimit)
   await app.register(auth)
+  await app.register(sessionRevocations)
   await app.register(metrics)
   await app.register(jobs)
   await app.register(documentsPlugin)
@@ -80,5 +88,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(jobResultRoutes)
   await app.register(documentRoutes)
   await app.register(partnumberRoutes)
+  await app.register(consolePlugin)
   return app
 }

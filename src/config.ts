@@ -31,6 +31,7 @@ const EnvSchema = Type.Object({
   ACCESS_TOKEN_TTL: Duration('15m'),
   REFRESH_TOKEN_TTL: Duration('30d'),
   STREAM_TOKEN_TTL: Duration('5m'),
+  SESSION_RECHECK_INTERVAL: Duration('30s'),
   COOKIE_SECURE: Type.Optional(Type.Boolean()),
 
   ADMIN_EMAIL: Type.Optional(Type.String({ pattern: '^[^@\\s]+@[^@\\s]+$' })),
@@ -42,6 +43,7 @@ const EnvSchema = Type.Object({
   LOGIN_WINDOW: Duration('15m'),
   RATE_LIMIT_MAX: Type.Integer({ default: 1200, minimum: 1 }),
   RATE_LIMIT_WINDOW: Duration('1m'),
+  RATE_LIMIT_USER_MAX: Type.Integer({ default: 600, minimum: 1 }),
   TRUST_PROXY: Type.String({ default: 'false' }),
   CORS_ORIGINS: Type.String({ default: '' }),
   DOCS_ENABLED: Flag(true),
@@ -82,6 +84,8 @@ export interface Config {
     accessTokenTtlMs: number
     refreshTokenTtlMs: number
     streamTokenTtlMs: number
+    /** How often open event streams re-check that their session is still open (the safety net behind revocation notices). */
+    sessionRecheckMs: number
     cookieSecure: boolean
     loginMaxPerIp: number
     loginMaxPerEmail: number
@@ -89,7 +93,7 @@ export interface Config {
   }
   admin?: { email: string; password: string }
   bootstrapAdmin: boolean
-  rateLimit: { max: number; windowMs: number }
+  rateLimit: { max: number; windowMs: number; userMax: number }
   trustProxy: boolean | string | ((address: string, hop: number) => boolean)
   corsOrigins: string[]
   docsEnabled: boolean
@@ -174,6 +178,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       accessTokenTtlMs: parseDuration(env.ACCESS_TOKEN_TTL),
       refreshTokenTtlMs: parseDuration(env.REFRESH_TOKEN_TTL),
       streamTokenTtlMs: parseDuration(env.STREAM_TOKEN_TTL),
+      sessionRecheckMs: parseDuration(env.SESSION_RECHECK_INTERVAL),
       cookieSecure: env.COOKIE_SECURE ?? production,
       loginMaxPerIp: env.LOGIN_MAX_PER_IP,
       loginMaxPerEmail: env.LOGIN_MAX_PER_EMAIL,
@@ -181,7 +186,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     },
     admin: env.ADMIN_EMAIL && env.ADMIN_PASSWORD ? { email: env.ADMIN_EMAIL, password: env.ADMIN_PASSWORD } : undefined,
     bootstrapAdmin: env.BOOTSTRAP_ADMIN,
-    rateLimit: { max: env.RATE_LIMIT_MAX, windowMs: parseDuration(env.RATE_LIMIT_WINDOW) },
+    rateLimit: { max: env.RATE_LIMIT_MAX, windowMs: parseDuration(env.RATE_LIMIT_WINDOW), userMax: env.RATE_LIMIT_USER_MAX },
     trustProxy: parseTrustProxy(env.TRUST_PROXY),
     corsOrigins: env.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean),
     docsEnabled: env.DOCS_ENABLED,

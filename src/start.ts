@@ -9,6 +9,11 @@ export async function startGateway(options: AppOptions): Promise<{ app: FastifyI
   const { config } = options
   if (config.migrateOnStart) await migrate(config.databaseUrl)
   const app = await buildApp(options)
+  // A graceful stop must not wait for keep-alive connections (clients and nginx keep them open):
+  // answers finished while closing say `Connection: close`, so their sockets end with them.
+  let closing = false
+  app.addHook('preClose', async () => { closing = true })
+  app.addHook('onSend', async (_request, reply) => { if (closing) reply.header('connection', 'close') })
   if (config.bootstrapAdmin && config.admin) {
     const created = await ensureAdmin(app.pg.pool, config.admin.email, await hashPassword(config.admin.password))
     app.log.info({ email: config.admin.email }, created ? 'created the first admin' : 'admin already exists')

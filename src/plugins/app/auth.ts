@@ -2,7 +2,7 @@ import fp from 'fastify-plugin'
 import jwt from '@fastify/jwt'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { activeIdentity, type Identity } from '../../services/auth/accounts.js'
-import { forbidden, unauthorized } from '../../http-errors.js'
+import { forbidden, tooManyRequests, unauthorized } from '../../http-errors.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -67,10 +67,15 @@ export default fp(async (app) => {
     },
   })
 
+  // Claims are checked for shape too, not only for signature: ids reach SQL as uuids.
+  const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+  const isId = (value: unknown): value is string => typeof value === 'string' && UUID.test(value)
+
   function verify(token: string, typ: TokenClaims['typ']): TokenClaims | undefined {
     try {
       const claims = app.jwt.verify<TokenClaims>(token)
-      return claims.typ === typ ? claims : undefined
+      if (claims.typ !== typ || !isId(claims.sub) || !isId(claims.sid) || (typ === 'stream' && !isId(claims.job))) return undefined
+      return claims
     } catch {
       return undefined
     }
@@ -83,18 +88,29 @@ export default fp(async (app) => {
     return request.cookies[SESSION_COOKIE]
   }
 
+  // Requests per user, whatever the client address (a user spread over many addresses, or one
+  // address shared by many users behind a NAT, is limited fairly); counted with the per-address limit.
+  const perUser = app.createRateLimit({
+    max: app.config.rateLimit.userMax,
+    timeWindow: app.config.rateLimit.windowMs,
+    keyGenerator: (request) => `user:${request.identity.id}`,
+  })
+
   // Every request checks that the session is still open and the user enabled: logout and
   // disabling take effect at once, not when the access token expires.
-  async function identityFrom(claims: TokenClaims | undefined): Promise<Identity> {
+  async function identityFrom(request: FastifyRequest, claims: TokenClaims | undefined): Promise<Identity> {
     if (!claims) throw unauthorized('Missing, invalid or expired token')
     const identity = await activeIdentity(app.pg.pool, claims.sub, claims.sid)
     if (!identity) throw unauthorized('Session ended or account disabled')
+    request.identity = identity
+    const limit = await perUser(request)
+    if (!limit.isAllowed && limit.isExceeded) throw tooManyRequests(limit.ttlInSeconds, 'Too many requests for this account; slow down')
     return identity
   }
 
   app.decorate('authenticate', async (request: FastifyRequest) => {
     const token = bearerOrCookie(request)
-    request.identity = await identityFrom(token ? verify(token, 'access') : undefined)
+    request.identity = await identityFrom(request, token ? verify(token, 'access') : undefined)
   })
 
   app.decorate('requireAdmin', async (request: FastifyRequest) => {
@@ -105,9 +121,9 @@ export default fp(async (app) => {
     const queryToken = (request.query as { token?: string }).token
     if (queryToken) {
       const claims = verify(queryToken, 'stream')
-      return identityFrom(claims?.job === jobId ? claims : undefined)
+      return identityFrom(request, claims?.job === jobId ? claims : undefined)
     }
     const token = bearerOrCookie(request)
-    return identityFrom(token ? verify(token, 'access') : undefined)
+    return identityFrom(request, token ? verify(token, 'access') : undefined)
   })
-}, { name: 'auth', dependencies: ['config', 'postgres'] })
+}, { name: 'auth', dependencies: ['config', 'postgres', 'rate-limit'] })

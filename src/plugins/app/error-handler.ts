@@ -24,6 +24,8 @@ export default fp(async (app) => {
     }
     if (isDatabaseUnavailable(err)) {
       request.log.warn({ err: err.message }, 'database unavailable')
+      request.server.database?.markUnavailable()
+      request.server.metrics?.databaseUnavailable.inc({ where: 'request' })
       reply.header('retry-after', '5')
       return body(503, 'database_unavailable', 'The database is unavailable; try again shortly')
     }

@@ -1,12 +1,13 @@
 import fp from 'fastify-plugin'
-import { createAiClient } from '../../services/ai/ai-client.js'
+import { AiStartError, createAiClient, type AiClient } from '../../services/ai/ai-client.js'
+import type { Metrics } from '../../services/metrics/metrics.js'
 import { parseAiMessage } from '../../services/ai/messages.js'
 import { createJobListener, type JobListener } from '../../services/jobs/job-listener.js'
 import { ProgressHub } from '../../services/jobs/progress-hub.js'
 import { SseRegistry } from '../../services/sse/sse-stream.js'
 import { createClassificationService, type ClassificationService } from '../../services/jobs/classification-service.js'
 import { publishTaskResult } from '../../services/jobs/task-results.js'
-import { startJobSweeper } from '../../services/jobs/job-sweeper.js'
+import { isGatewayAnnouncement, startJobSweeper } from '../../services/jobs/job-sweeper.js'
 import type { JobEnd } from '../../services/jobs/job-outcomes.js'
 
 declare module 'fastify' {
@@ -42,16 +43,22 @@ export default fp(async (app) => {
   const streams = new SseRegistry({
     heartbeatMs: config.sse.heartbeatMs, retryMs: config.sse.retryMs, maxBufferedBytes: config.sse.maxBufferedBytes,
     onCountChange: (open) => metrics.openStreams.set(open),
+    onSlowReader: () => metrics.streamsDropped.inc(),
   })
-  const listener = createJobListener({ pool, log: app.log, onJobFinished, metrics })
-  const ai = createAiClient(config.ai)
+  const listener = createJobListener({ pool, log: app.log, onJobFinished, metrics, onDatabaseUnavailable: () => app.database.markUnavailable() })
+  const ai = countAiErrors(createAiClient(config.ai), metrics)
+  metrics.probes.hubListeners = () => hub.counts().listeners
+  metrics.probes.hubChannels = () => hub.counts().channels
+  metrics.probes.listenerQueued = () => listener.stats().queuedMessages
 
   // Progress goes to the streams at once. Results and failures go once written, so that a client
   // told `done` finds the job done when it asks for it.
   await bus.listen(PROGRESS_PATTERN, (channel, raw) => {
+    metrics.aiMessagesReceived.inc()
     const parsed = parseAiMessage(raw)
     if (!parsed.ok) return listener.handle(channel, parsed)
     const { message } = parsed
+    if (isGatewayAnnouncement(raw)) return listener.handle(channel, parsed, () => hub.dispatch(channel, message), 'gateway')
     if (message.status === 'processing') {
       listener.handle(channel, parsed)
       hub.dispatch(channel, message)
@@ -60,7 +67,14 @@ export default fp(async (app) => {
     }
   })
 
-  const sweeper = startJobSweeper({ pool, bus, log: app.log, deadlineMs: config.jobs.deadlineMs, intervalMs: config.jobs.sweepIntervalMs, publishResult, onJobFinished })
+  const sweeper = startJobSweeper({
+    pool, bus, log: app.log, deadlineMs: config.jobs.deadlineMs, intervalMs: config.jobs.sweepIntervalMs, publishResult, onJobFinished,
+    // Redis down: at least this instance's streams learn that the job ended.
+    announceLocally: (channel, raw) => {
+      const parsed = parseAiMessage(raw)
+      if (parsed.ok) hub.dispatch(channel, parsed.message)
+    },
+  })
 
   app.decorate('hub', hub)
   app.decorate('streams', streams)
@@ -81,3 +95,23 @@ export default fp(async (app) => {
     await ai.close()
   })
 }, { name: 'jobs', dependencies: ['config', 'postgres', 'bus', 'metrics'] })
+
+/** Counts the calls that did not start a job, by what went wrong (the client's message says it). */
+function countAiErrors(ai: AiClient, metrics: Metrics): AiClient {
+  const kind = (message: string) => {
+    if (/did not answer within/.test(message)) return 'timeout'
+    if (/unreachable/.test(message)) return 'unreachable'
+    const status = /with status (\d)\d\d/.exec(message)
+    if (status) return status[1] === '4' ? 'status_4xx' : status[1] === '5' ? 'status_5xx' : 'status_other'
+    return 'bad_answer'
+  }
+  const counted = <T>(endpoint: 'single' | 'batch', call: () => Promise<T>) => call().catch((err: unknown) => {
+    if (err instanceof AiStartError) metrics.aiRequestErrors.inc({ endpoint, error: kind(err.message) })
+    throw err
+  })
+  return {
+    startSingle: (payload) => counted('single', () => ai.startSingle(payload)),
+    startBatch: (payload) => counted('batch', () => ai.startBatch(payload)),
+    close: () => ai.close(),
+  }
+}

@@ -15,7 +15,17 @@ export default fp(async (app) => {
   app.decorate('metrics', metrics)
   const { token, enabled } = app.config.metrics
   const expected = token ? Buffer.from(`Bearer ${token}`) : undefined
-  app.bus.onConnectionChange((connected) => { if (connected) metrics.reconnects.inc({ service: 'redis' }) })
+  // A reconnection is a connection back after a loss, not the first one at start.
+  let busLost = false
+  app.bus.onConnectionChange((connected) => {
+    if (!connected) busLost = true
+    else if (busLost) {
+      busLost = false
+      metrics.reconnects.inc({ service: 'redis' })
+    }
+  })
+  app.database.onChange((available) => { if (available) metrics.reconnects.inc({ service: 'postgres' }) })
+  for (const service of ['redis', 'postgres']) metrics.reconnects.inc({ service }, 0)
 
   if (!enabled) return
   app.get('/metrics', { schema: { hide: true }, config: { rateLimit: false } }, async (request, reply) => {
@@ -26,4 +36,4 @@ export default fp(async (app) => {
     }
     return reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics())
   })
-}, { name: 'metrics', dependencies: ['config', 'bus'] })
+}, { name: 'metrics', dependencies: ['config', 'bus', 'postgres'] })

@@ -65,7 +65,10 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
     if (!token) throw unauthorized('No refresh token')
     const rotation = await rotateRefreshToken(pool, token, config.auth.refreshTokenTtlMs)
     if (!rotation.ok) {
-      if (rotation.reason === 'reused') request.log.warn('refresh token reused: session revoked')
+      if (rotation.reason === 'reused') {
+        request.log.warn('refresh token reused: session revoked')
+        await app.sessionRevocations.revoked({ sessionId: rotation.sessionId })
+      }
       app.sessionCookies.clear(reply)
       throw new HttpError(401, 'invalid_refresh_token', rotation.reason === 'reused'
         ? 'This refresh token was already used; the session has been ended for safety. Sign in again'
@@ -92,6 +95,7 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
       sessionId = request.identity.sessionId
     }
     await revokeSession(pool, sessionId, 'logout')
+    await app.sessionRevocations.revoked({ sessionId })
     app.sessionCookies.clear(reply)
     return reply.code(204).send(null)
   })

@@ -17,7 +17,10 @@ const health: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
   }, async (_request, reply) => {
-    const database = await app.pg.pool.query('SELECT 1').then(() => 'ok' as const, () => 'unavailable' as const)
+    const database = await app.pg.pool.query('SELECT 1').then(() => 'ok' as const, () => {
+      app.database.markUnavailable()
+      return 'unavailable' as const
+    })
     const bus = app.bus.isConnected() ? 'ok' as const : 'unavailable' as const
     const ready = database === 'ok' && bus === 'ok'
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', database, bus })

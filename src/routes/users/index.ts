@@ -4,7 +4,7 @@ import { createUser, EmailTakenError, getUser, listUsers, updateUser } from '../
 import { hashPassword } from '../../services/auth/passwords.js'
 import { conflict, notFound } from '../../http-errors.js'
 import { Email, NewPassword, Role, User } from '../../schemas/auth.js'
-import { errorResponses, IdParams } from '../../schemas/common.js'
+import { errorResponses, IdParams, PlainText } from '../../schemas/common.js'
 
 /** User management, for administrators only. */
 const users: FastifyPluginAsyncTypebox = async (app) => {
@@ -33,7 +33,7 @@ const users: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['users'], summary: 'List users by email (admin)',
       querystring: Type.Object({
         limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }),
-        after: Type.Optional(Type.String({ maxLength: 254, description: 'email of the last user of the previous page' })),
+        after: Type.Optional({ ...PlainText(254), description: 'email of the last user of the previous page' }),
       }, { additionalProperties: false }),
       response: { 200: Type.Object({ items: Type.Array(Type.Ref(User)), next_after: Type.Union([Type.String(), Type.Null()]) }), ...errorResponses(400, 401, 403) },
     },
@@ -57,6 +57,8 @@ const users: FastifyPluginAsyncTypebox = async (app) => {
     if (!(await getUser(pool, id))) throw notFound('user')
     const user = await updateUser(pool, id, request.body)
     if (!user) throw notFound('user')
+    // Disabled, or no longer an admin: their open event streams are checked again at once.
+    if (request.body.disabled === true || request.body.role === 'USER') await app.sessionRevocations.revoked({ userId: id })
     return user
   })
 }

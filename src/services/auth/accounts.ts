@@ -27,6 +27,8 @@ export function normalizeEmail(email: string): string {
 }
 
 export async function findUserForLogin(db: Queryable, email: string): Promise<(User & { password_hash: string }) | undefined> {
+  // PostgreSQL text cannot hold NUL: no stored email has one, and the query would fail.
+  if (email.includes('\u0000')) return undefined
   const { rows } = await db.query(`SELECT ${USER_COLUMNS}, password_hash FROM users WHERE email = $1`, [normalizeEmail(email)])
   return rows[0]
 }
@@ -107,7 +109,8 @@ function insertRefreshToken(db: Queryable, sessionId: string, hash: Buffer, ttlM
 
 export type RotationResult =
   | { ok: true; identity: Identity; refreshToken: string }
-  | { ok: false; reason: 'unknown' | 'expired' | 'revoked' | 'reused' }
+  | { ok: false; reason: 'unknown' | 'expired' | 'revoked' }
+  | { ok: false; reason: 'reused'; /** the session this revoked */ sessionId: string }
 
 /**
  * Exchanges a refresh token for a new one. A token that was already exchanged is a sign of theft:
@@ -128,7 +131,7 @@ export async function rotateRefreshToken(pool: pg.Pool, token: string, refreshTt
     if (row.revoked_at || row.disabled) return { ok: false, reason: 'revoked' }
     if (row.rotated_at) {
       await client.query(`UPDATE sessions SET revoked_at = now(), revoked_reason = 'refresh_reuse' WHERE id = $1`, [row.session_id])
-      return { ok: false, reason: 'reused' }
+      return { ok: false, reason: 'reused', sessionId: row.session_id }
     }
     if (row.expired) return { ok: false, reason: 'expired' }
     await client.query('UPDATE refresh_tokens SET rotated_at = now() WHERE id = $1', [row.id])

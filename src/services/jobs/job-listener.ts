@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import type { FastifyBaseLogger } from 'fastify'
-import type { ParsedMessage } from '../ai/messages.js'
+import type { AiMessage, ParsedMessage } from '../ai/messages.js'
 import { isDatabaseUnavailable } from '../../db/errors.js'
 import { findJobByChannel, getJobRecord, isTerminal, type JobKind } from './jobs-store.js'
 import type { JobAttempt, JobEnd } from './job-outcomes.js'
@@ -15,6 +15,8 @@ export interface JobListenerOptions {
   onJobFinished: (end: JobEnd) => void
   metrics?: Metrics
   retryDelayMs?: (failures: number) => number
+  /** Called when a write found PostgreSQL unreachable. */
+  onDatabaseUnavailable?: () => void
 }
 
 export interface LiveJob extends JobAttempt {
@@ -28,7 +30,7 @@ export interface JobListener {
    * Every message of every live job, whichever instance started it. `afterApply` runs once the
    * message is written (or found to need no write), in arrival order.
    */
-  handle(channel: string, parsed: ParsedMessage, afterApply?: () => void): void
+  handle(channel: string, parsed: ParsedMessage, afterApply?: () => void, from?: 'ai' | 'gateway'): void
   /** Remembers a channel of a job this instance just started, sparing a lookup on its first message. */
   track(channel: string, job: LiveJob): void
   stats(): { queuedMessages: number; busyChannels: number; cachedJobs: number }
@@ -41,20 +43,56 @@ interface QueuedMessage {
   parsed: ParsedMessage
   afterApply?: () => void
   receivedAt: number
+  /** An instance's sweeper announcing a job it failed: written already, nothing to apply. */
+  fromGateway: boolean
 }
 
 const MAX_CACHED = 50_000
+const MAX_ENDED = 10_000
 const UNKNOWN_TTL_MS = 60_000
+// Hashes of the messages applied on a channel, to tell a repeated message from a new one.
+const MAX_HASHES_PER_CHANNEL = 128
+
+/**
+ * A batch result that is not an object (the contract allows a plain string) names no part number;
+ * its message still does ("Classificacao encontrada para o partnumber X"), so the item can be told.
+ */
+function withNamedPartnumber(message: AiMessage): AiMessage {
+  if (message.status !== 'partial_result' || message.partnumber !== null) return message
+  const named = /partnumber\s+(\S+)\s*$/i.exec(message.progress.message ?? '')?.[1]
+  return named ? { ...message, partnumber: named.toUpperCase().slice(0, 100) } : message
+}
+
+/** What a channel is to this instance. */
+type ChannelOwner =
+  | { type: 'live'; job: LiveJob }
+  | { type: 'ended'; jobId: string }
+  /** A batch job's own channel: it carries only the gateway's announcements, nothing to apply. */
+  | { type: 'announcements'; jobId: string }
+  | { type: 'unknown' }
+
+interface LiveChannel {
+  job: LiveJob
+  hashes: Set<string>
+  /** The furthest progress seen (processing messages). */
+  furthest: number
+}
+
+/** What became of one message; every message gets exactly one (counted in nexa_ai_messages_total). */
+type Outcome = 'applied' | 'invalid' | 'unmatched' | 'late' | 'duplicate' | 'out_of_order' | 'unusable_result' | 'announcement'
 
 /**
  * Applies AI messages to the database. Messages of one channel are applied one after another,
  * in arrival order; channels proceed independently. While PostgreSQL is unreachable a channel's
  * messages wait in memory and are retried, so nothing received is lost while the process lives.
+ * A message that is not applied (invalid, for no job, after the job's end, repeated) is logged once,
+ * with its job when there is one, and counted.
  */
 export function createJobListener(options: JobListenerOptions): JobListener {
   const { pool, log } = options
   const retryDelayMs = options.retryDelayMs ?? ((failures) => Math.min(250 * 2 ** failures, 5_000))
-  const jobsByChannel = new Map<string, LiveJob>()
+  const live = new Map<string, LiveChannel>()
+  const ended = new Map<string, { jobId: string; hashes: Set<string> }>()
   const unknownChannels = new Map<string, number>() // channel -> time it was found to have no job
   const queues = new Map<string, QueuedMessage[]>()
   let queuedMessages = 0
@@ -62,69 +100,135 @@ export function createJobListener(options: JobListenerOptions): JobListener {
   let idle: Array<() => void> = []
 
   function remember(channel: string, job: LiveJob) {
-    if (jobsByChannel.size >= MAX_CACHED) jobsByChannel.delete(jobsByChannel.keys().next().value!)
-    jobsByChannel.set(channel, job)
+    if (live.size >= MAX_CACHED) live.delete(live.keys().next().value!)
+    live.set(channel, { job, hashes: new Set(), furthest: -1 })
   }
 
-  async function lookup(channel: string): Promise<LiveJob | undefined> {
+  function rememberEnded(channel: string, jobId: string, hashes = new Set<string>()) {
+    live.delete(channel)
+    if (ended.size >= MAX_ENDED) ended.delete(ended.keys().next().value!)
+    ended.set(channel, { jobId, hashes })
+  }
+
+  async function lookup(channel: string): Promise<ChannelOwner> {
     const job = await findJobByChannel(pool, channel)
     if (job) {
-      // A batch job's own channel carries only the gateway's announcements, nothing to apply.
-      return isTerminal(job.status) || job.kind === 'BATCH' ? undefined : { id: job.id, attempt: job.attempt, kind: job.kind }
+      if (job.kind === 'BATCH') return { type: 'announcements', jobId: job.id }
+      if (isTerminal(job.status)) return { type: 'ended', jobId: job.id }
+      return { type: 'live', job: { id: job.id, attempt: job.attempt, kind: job.kind } }
     }
     const chunk = await findChunkByChannel(pool, channel)
     if (chunk) {
       const batch = await getJobRecord(pool, chunk.job_id)
       return batch && !isTerminal(batch.status) && batch.attempt === chunk.attempt
-        ? { id: batch.id, attempt: batch.attempt, kind: 'BATCH', chunk: chunk.chunk }
-        : undefined
+        ? { type: 'live', job: { id: batch.id, attempt: batch.attempt, kind: 'BATCH', chunk: chunk.chunk } }
+        : { type: 'ended', jobId: chunk.job_id }
     }
-    if (unknownChannels.size >= MAX_CACHED) unknownChannels.clear()
-    unknownChannels.set(channel, Date.now())
-    log.warn({ channel }, 'AI message on a channel that no job owns; ignored')
-    options.metrics?.aiMessages.inc({ outcome: 'unmatched' })
-    return undefined
+    return { type: 'unknown' }
   }
 
-  async function resolve(channel: string): Promise<LiveJob | undefined> {
-    const cached = jobsByChannel.get(channel)
-    if (cached) return cached
+  /** Who owns the channel, from memory when known; `fresh` tells whether this call found out. */
+  async function identify(channel: string): Promise<{ owner: ChannelOwner; fresh: boolean }> {
+    const cached = live.get(channel)
+    if (cached) return { owner: { type: 'live', job: cached.job }, fresh: false }
+    const gone = ended.get(channel)
+    if (gone) return { owner: { type: 'ended', jobId: gone.jobId }, fresh: false }
     const unknownSince = unknownChannels.get(channel)
-    if (unknownSince !== undefined && Date.now() - unknownSince < UNKNOWN_TTL_MS) return undefined
-    const live = await lookup(channel)
-    if (live) remember(channel, live)
-    return live
+    if (unknownSince !== undefined && Date.now() - unknownSince < UNKNOWN_TTL_MS) return { owner: { type: 'unknown' }, fresh: false }
+    const owner = await lookup(channel)
+    if (owner.type === 'live') remember(channel, owner.job)
+    else if (owner.type === 'ended') rememberEnded(channel, owner.jobId)
+    else if (owner.type === 'unknown') {
+      if (unknownChannels.size >= MAX_CACHED) unknownChannels.clear()
+      unknownChannels.set(channel, Date.now())
+    }
+    return { owner, fresh: true }
   }
 
-  async function apply(channel: string, parsed: ParsedMessage): Promise<void> {
-    if (!parsed.ok) {
-      log.warn({ channel, reason: parsed.reason }, 'invalid AI message; ignored')
-      options.metrics?.aiMessages.inc({ outcome: 'invalid' })
-      return
+  const hashKey = (hash: Buffer) => hash.toString('base64', 0, 16)
+
+  function count(outcome: Outcome) {
+    options.metrics?.aiMessages.inc({ outcome })
+  }
+
+  /** Applies one message; returns what became of it (and whether it meant a write). */
+  async function apply(channel: string, parsed: ParsedMessage, fromGateway: boolean): Promise<Outcome> {
+    if (fromGateway) {
+      const cached = live.get(channel)
+      if (cached) rememberEnded(channel, cached.job.id, cached.hashes)
+      return 'announcement'
     }
-    const job = await resolve(channel)
-    if (!job) return
+    if (!parsed.ok) {
+      // Said with its job when the channel has one (a failed lookup, PostgreSQL down, does not hold it back).
+      const owner = await identify(channel).then((i) => i.owner, () => undefined)
+      const jobId = owner && 'jobId' in owner ? owner.jobId : owner?.type === 'live' ? owner.job.id : undefined
+      log.warn({ channel, jobId, reason: parsed.reason }, 'invalid AI message; ignored')
+      return 'invalid'
+    }
+    const { owner, fresh } = await identify(channel)
+    const key = hashKey(parsed.hash)
+    switch (owner.type) {
+      case 'unknown':
+        // Logged once per channel (a stray publisher may send many), counted every time.
+        if (fresh) log.warn({ channel, status: parsed.message.status }, 'AI message on a channel that no job owns; ignored')
+        return 'unmatched'
+      case 'announcements':
+        return 'announcement'
+      case 'ended': {
+        const repeated = ended.get(channel)?.hashes.has(key) ?? false
+        log.warn({ channel, jobId: owner.jobId, status: parsed.message.status }, repeated ? 'repeated AI message after the job ended; ignored' : 'AI message after the job ended; ignored')
+        return repeated ? 'duplicate' : 'late'
+      }
+      case 'live':
+        break
+    }
+    const job = owner.job
+    const state = live.get(channel)
+    if (state?.hashes.has(key)) {
+      log.warn({ channel, jobId: job.id, status: parsed.message.status }, 'repeated AI message; ignored')
+      return 'duplicate'
+    }
+    const message = withNamedPartnumber(parsed.message)
+    const backwards = message.status === 'processing' && state !== undefined && message.progress.current < state.furthest
     const applied = job.chunk === undefined
-      ? await applySingleMessage(pool, job, parsed.message, parsed.hash, log)
-      : await applyBatchMessage(pool, job, job.chunk, parsed.message, parsed.hash, log)
-    options.metrics?.aiMessages.inc({ outcome: 'applied' })
-    if (applied.channelEnded) jobsByChannel.delete(channel)
+      ? await applySingleMessage(pool, job, message, parsed.hash, log)
+      : await applyBatchMessage(pool, job, job.chunk, message, parsed.hash, log)
+    if (state) {
+      if (state.hashes.size >= MAX_HASHES_PER_CHANNEL) state.hashes.delete(state.hashes.values().next().value!)
+      state.hashes.add(key)
+      if (message.status === 'processing') state.furthest = Math.max(state.furthest, message.progress.current)
+    }
+    if (applied.channelEnded) rememberEnded(channel, job.id, state?.hashes)
     if (applied.finished) options.onJobFinished(applied.finished)
+    if (backwards) {
+      log.warn({ channel, jobId: job.id, current: message.progress.current, furthest: state!.furthest }, 'AI progress went backwards; stored, the job keeps its furthest progress')
+      return 'out_of_order'
+    }
+    const unusable = (message.status === 'done' || message.status === 'partial_result') && message.result !== null && !message.result.ok
+    if (unusable) {
+      log.warn({ channel, jobId: job.id, status: message.status, reason: message.result!.ok ? undefined : message.result!.reason }, 'AI server sent an unusable result; stored as a failure')
+      return 'unusable_result'
+    }
+    return 'applied'
   }
 
   async function run(channel: string, queue: QueuedMessage[]) {
     while (queue.length > 0 && !closed) {
-      const { parsed, afterApply, receivedAt } = queue[0]!
+      const { parsed, afterApply, receivedAt, fromGateway } = queue[0]!
       for (let failures = 0; ; failures++) {
         try {
-          await apply(channel, parsed)
-          options.metrics?.messageWriteSeconds.observe((performance.now() - receivedAt) / 1000)
+          const outcome = await apply(channel, parsed, fromGateway)
+          count(outcome)
+          if (outcome === 'applied' || outcome === 'out_of_order' || outcome === 'unusable_result') {
+            options.metrics?.messageWriteSeconds.observe((performance.now() - receivedAt) / 1000)
+          }
           break
         } catch (err) {
           if (!isDatabaseUnavailable(err) || closed) {
             log.error({ err, channel }, 'could not apply AI message')
             break
           }
+          options.onDatabaseUnavailable?.()
           if (failures === 0) {
             log.warn({ channel, err: (err as Error).message }, 'database unavailable; keeping the message and retrying')
             options.metrics?.databaseUnavailable.inc({ where: 'listener' })
@@ -145,24 +249,25 @@ export function createJobListener(options: JobListenerOptions): JobListener {
   }
 
   return {
-    handle(channel, parsed, afterApply) {
+    handle(channel, parsed, afterApply, from = 'ai') {
       if (closed) return
       queuedMessages++
       const queue = queues.get(channel)
-      const receivedAt = performance.now()
+      const entry = { parsed, afterApply, receivedAt: performance.now(), fromGateway: from === 'gateway' }
       if (queue) {
-        queue.push({ parsed, afterApply, receivedAt })
+        queue.push(entry)
         return
       }
-      const fresh = [{ parsed, afterApply, receivedAt }]
+      const fresh = [entry]
       queues.set(channel, fresh)
       void run(channel, fresh)
     },
     track(channel, job) {
       unknownChannels.delete(channel)
+      ended.delete(channel)
       remember(channel, job)
     },
-    stats: () => ({ queuedMessages, busyChannels: queues.size, cachedJobs: jobsByChannel.size }),
+    stats: () => ({ queuedMessages, busyChannels: queues.size, cachedJobs: live.size }),
     drain: () => (queues.size === 0 ? Promise.resolve() : new Promise<void>((r) => idle.push(r))),
     close() {
       closed = true

@@ -12,7 +12,7 @@ export interface JobEnd {
   jobId: string
   kind: 'SINGLE' | 'BATCH'
   status: 'DONE' | 'FAILED'
-  /** Why, in one word: ai_result, ai_failed, invalid_result, ai_start, deadline, history, batch_done. */
+  /** Why, in one word: ai_result, ai_failed, invalid_result, ai_start, deadline, deadline_bus_down, history, batch_done. */
   reason: string
 }
 
@@ -81,18 +81,25 @@ export async function failPendingItems(db: Queryable, jobId: string, error: stri
   )
 }
 
-/** Jobs silent for longer than the deadline are failed; returns the ones this call ended. */
-export async function failSilentJobs(pool: pg.Pool, deadlineMs: number, reason: string): Promise<Array<JobAttempt & { channel: string; kind: 'SINGLE' | 'BATCH' }>> {
+/** A job the sweeper ended, with the reason it was given. */
+export type SilentJobEnd = JobAttempt & { channel: string; kind: 'SINGLE' | 'BATCH'; error: string }
+
+/**
+ * Jobs silent for longer than the deadline are failed; returns the ones this call ended. The reason
+ * may depend on how long the job has been silent (`silentMs`, measured by PostgreSQL's clock).
+ */
+export async function failSilentJobs(pool: pg.Pool, deadlineMs: number, reason: string | ((silentMs: number) => string)): Promise<SilentJobEnd[]> {
   const { rows } = await pool.query(
-    `SELECT id, attempt, channel, kind FROM jobs
+    `SELECT id, attempt, channel, kind, (extract(epoch FROM now() - last_activity_at) * 1000)::float8 AS silent_ms FROM jobs
       WHERE status IN ('QUEUED', 'RUNNING') AND last_activity_at < now() - $1 * interval '1 millisecond'
       ORDER BY last_activity_at LIMIT 500`,
     [deadlineMs],
   )
-  const ended: Array<JobAttempt & { channel: string; kind: 'SINGLE' | 'BATCH' }> = []
-  for (const job of rows) {
-    if (await finishJob(pool, job, { status: 'FAILED', error: reason }, { hash: null, payload: { status: 'failed', error: reason, by: 'gateway' } })) {
-      ended.push(job)
+  const ended: SilentJobEnd[] = []
+  for (const { silent_ms: silentMs, ...job } of rows) {
+    const error = typeof reason === 'string' ? reason : reason(silentMs)
+    if (await finishJob(pool, job, { status: 'FAILED', error }, { hash: null, payload: { status: 'failed', error, by: 'gateway' } })) {
+      ended.push({ ...job, error })
     }
   }
   return ended

@@ -16,6 +16,7 @@ export class SseStream {
   constructor(
     private readonly res: ServerResponse,
     private readonly maxBufferedBytes: number,
+    private readonly onSlowReader?: () => void,
   ) {
     res.on('close', () => this.markClosed())
   }
@@ -58,6 +59,7 @@ export class SseStream {
     // rather than hold memory for it without bound (EventSource reconnects and gets a snapshot).
     if (this.res.writableLength > this.maxBufferedBytes) {
       this.res.destroy()
+      if (!this.closed) this.onSlowReader?.()
       this.markClosed()
     }
   }
@@ -74,7 +76,7 @@ export class SseRegistry {
   private readonly streams = new Set<SseStream>()
   private readonly heartbeat: NodeJS.Timeout
 
-  constructor(private readonly options: { heartbeatMs: number; retryMs: number; maxBufferedBytes: number; onCountChange?: (open: number) => void }) {
+  constructor(private readonly options: { heartbeatMs: number; retryMs: number; maxBufferedBytes: number; onCountChange?: (open: number) => void; onSlowReader?: () => void }) {
     this.heartbeat = setInterval(() => {
       for (const stream of this.streams) stream.comment('ping')
     }, options.heartbeatMs)
@@ -86,7 +88,7 @@ export class SseRegistry {
   }
 
   open(res: ServerResponse, headers: OutgoingHttpHeaders): SseStream {
-    const stream = new SseStream(res, this.options.maxBufferedBytes)
+    const stream = new SseStream(res, this.options.maxBufferedBytes, this.options.onSlowReader)
     stream.open(headers, this.options.retryMs)
     this.streams.add(stream)
     this.options.onCountChange?.(this.streams.size)

@@ -1,0 +1,292 @@
+// The browser console in a real browser: Debian's chromium driven by playwright-core, against a real
+// gateway process (restarted in the middle of a job), the contract simulator, PostgreSQL and Redis.
+// Screenshots of each state go to test/artifacts/ (kept by CI, ignored by git).
+import t0 from 'tap'
+import { createServer, type Server } from 'node:http'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { AddressInfo } from 'node:net'
+import { chromium, type BrowserContext, type Page } from 'playwright-core'
+import { ADMIN, eventually } from '../helpers/stack.js'
+import { call, startClientStack } from './support/client-stack.js'
+import { purchaseOrderPdf } from './support/po-pdf.js'
+
+const { test } = t0
+const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url))
+await mkdir(ARTIFACTS, { recursive: true })
+
+// A front end on another origin (another loopback address: another site for the browser), and an
+// origin the gateway does not list.
+const otherOrigin = await servePage('127.0.0.2')
+const unlistedOrigin = await servePage('127.0.0.3')
+const stack = await startClientStack({ instances: 1, env: { CORS_ORIGINS: otherOrigin.origin, SSE_RETRY: '1s' } })
+const gateway = stack.gateways[0]!
+
+const userDataDir = await mkdtemp(join(tmpdir(), 'nexa-chromium-'))
+const context: BrowserContext = await chromium.launchPersistentContext(userDataDir, {
+  executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+  headless: true,
+  // Off the network: nothing but the pages under test.
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  viewport: { width: 1280, height: 860 },
+  locale: 'pt-BR',
+  acceptDownloads: true,
+})
+context.setDefaultTimeout(20_000)
+t0.teardown(async () => {
+  await context.close()
+  await rm(userDataDir, { recursive: true, force: true })
+  otherOrigin.server.close()
+  unlistedOrigin.server.close()
+  await stack.close()
+})
+
+const page = await context.newPage()
+const consoleErrors: string[] = []
+page.on('console', (message) => { if (message.type() === 'error') consoleErrors.push(message.text()) })
+page.on('pageerror', (err) => consoleErrors.push(err.message))
+
+const shot = (p: Page, name: string) => p.screenshot({ path: join(ARTIFACTS, name), fullPage: true })
+
+/** Records, in the page, every value an attribute takes (progress, connection state, batch counts). */
+async function recordAttribute(p: Page, selector: string, attribute: string, key: string) {
+  await p.evaluate(({ selector, attribute, key }) => {
+    const node = document.querySelector(selector)!
+    const seen: string[] = ((window as any)[key] = [node.getAttribute(attribute) ?? ''])
+    new MutationObserver(() => {
+      const value = node.getAttribute(attribute) ?? ''
+      if (value !== seen.at(-1)) seen.push(value)
+    }).observe(node, { attributes: true, attributeFilter: [attribute] })
+  }, { selector, attribute, key })
+}
+const recorded = (p: Page, key: string) => p.evaluate((key) => (window as any)[key] as string[], key)
+const eventTypes = (p: Page) => p.$$eval('#events li', (items) => items.map((li) => (li as HTMLElement).dataset.type!))
+
+test('sign in, classify, watch the progress render live, see the result card, accept and reject it', async (t) => {
+  await stack.scenario('BC847BLT1G', { steps: 5, stepMs: 500 })
+  await page.goto(gateway.url)
+  await page.waitForSelector('#signin-form')
+  await shot(page, '01-sign-in.png')
+
+  await page.fill('#signin-form [name=email]', ADMIN.email)
+  await page.fill('#signin-form [name=password]', 'not-the-password')
+  await page.click('#signin-form button[type=submit]')
+  t.match(await page.textContent('#signin-form .form-error:not([hidden])'), /incorrect/i, 'a wrong password is said so')
+  await page.fill('#signin-form [name=password]', ADMIN.password)
+  await page.click('#signin-form button[type=submit]')
+  await page.waitForSelector('#classify-view:not([hidden])')
+  t.equal(await page.textContent('#user-email'), ADMIN.email, 'signed in with the session cookie')
+  const cookies = await context.cookies(gateway.url)
+  t.ok(cookies.find((c) => c.name === 'nexa_session')?.httpOnly, 'the session is an httpOnly cookie, out of reach of scripts')
+
+  await page.fill('#classify-form [name=partnumber]', 'BC847BLT1G')
+  await page.fill('#classify-form [name=description]', 'Transistor NPN SOT-23')
+  await recordAttribute(page, '#progress', 'aria-valuenow', 'progressValues')
+  await page.click('#classify-form button[type=submit]')
+  await page.waitForSelector('#connection[data-state="live"]')
+  await page.waitForFunction(() => {
+    const value = Number(document.querySelector('#progress')!.getAttribute('aria-valuenow'))
+    return value > 0 && value < 100
+  })
+  await shot(page, '02-progress.png')
+  t.ok((await page.textContent('#progress-message'))!.length > 0, `the message shows: "${await page.textContent('#progress-message')}"`)
+
+  const card = await page.waitForSelector('[data-testid=result-card]')
+  t.equal(await card.$eval('[data-testid=ncm]', (n) => n.textContent), '8541.21.20', 'the NCM with its dots')
+  t.match(await card.textContent(), /Ex 00/, 'the Ex')
+  t.equal(await card.$eval('[data-testid=manufacturer]', (n) => n.textContent), 'ONSEMI')
+  t.match(await card.$eval('[data-testid=country]', (n) => n.textContent), /CHINA/)
+  t.match(await card.$eval('[data-testid=description]', (n) => n.textContent), /Transistor/)
+  const confidence = Number(await card.$eval('[role=meter]', (n) => n.getAttribute('aria-valuenow')))
+  t.ok(confidence > 0 && confidence <= 100, `confidence as a bar: ${confidence}%`)
+  await page.waitForSelector('#connection[data-state="finished"]')
+  await shot(page, '03-result.png')
+
+  const progressValues = (await recorded(page, 'progressValues')).map(Number)
+  const intermediate = progressValues.filter((v) => v > 0 && v < 100)
+  t.ok(intermediate.length >= 3, `the bar moved through ${progressValues.join(' → ')}`)
+  t.same([...progressValues].sort((a, b) => a - b), progressValues, 'forward only')
+  const types = await eventTypes(page)
+  t.equal(types[0], 'snapshot')
+  t.equal(types.at(-1), 'done')
+  t.ok(types.filter((type) => type === 'progress').length >= 4, `events as they came: ${types.join(', ')}`)
+
+  const classificationId = await card.getAttribute('data-classification-id')
+  await card.$eval('[data-testid=reject]', (b) => (b as HTMLButtonElement).click())
+  await page.waitForSelector('[data-testid=result-status]:text("Rejeitada")')
+  t.equal((await stack.db.query('SELECT status FROM classifications WHERE id = $1', [classificationId])).rows[0].status, 'REJECTED', 'rejected in the database')
+  await page.click('[data-testid=accept]')
+  await page.waitForSelector('[data-testid=result-status]:text("Aceita")')
+  t.equal((await stack.db.query('SELECT status FROM classifications WHERE id = $1', [classificationId])).rows[0].status, 'ACTIVE', 'accepted again')
+})
+
+test('history: search part numbers and open one', async (t) => {
+  await page.click('.tab[data-tab=history]')
+  await page.fill('#history-form [name=q]', 'bc847')
+  await page.click('#history-form button')
+  const row = page.locator('#history-table tbody tr[data-partnumber="BC847BLT1G"]')
+  t.match(await row.textContent(), /8541\.21\.20/, 'the accepted NCM is listed')
+  await row.click()
+  await page.waitForSelector('#history-detail [data-testid=result-card]')
+  t.match(await (await page.waitForSelector('#job-list li')).textContent(), /BC847BLT1G/, 'and the recent jobs')
+  await shot(page, '04-history.png')
+})
+
+test('upload a purchase order: the table fills row by row, the CSV downloads', async (t) => {
+  const lines = [
+    { partnumber: 'LM358DR', description: 'Amplificador operacional duplo', quantity: 25 },
+    { partnumber: 'CL10C330JB8NNNC', description: 'Capacitor MLCC 33pF 50V 0603', quantity: 4000 },
+    { partnumber: 'RC0603FR-0710KL', description: 'Resistor 10k 1% 0603', quantity: 5000 },
+    { partnumber: 'STM32F103C8T6', description: 'Microcontrolador ARM Cortex-M3', quantity: 10 },
+  ]
+  await stack.scenario('*batch*', { stepMs: 700 })
+  const dir = await mkdtemp(join(tmpdir(), 'nexa-po-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const file = join(dir, 'pedido-4500012345.pdf')
+  await writeFile(file, await purchaseOrderPdf(lines))
+
+  await page.click('.tab[data-tab=classify]')
+  await page.setInputFiles('#upload-form [name=file]', file)
+  await page.click('#upload-form button[type=submit]')
+  await page.waitForSelector('#batch:not([hidden])')
+  await recordAttribute(page, '#batch-counts', 'data-finished', 'finishedCounts')
+  t.same(await page.$$eval('#batch-table tbody tr', (rows) => rows.map((r) => r.children[1]!.textContent)), lines.map((l) => l.partnumber), 'a row per part number of the PDF, in order')
+  t.equal(await page.textContent('#job-title'), 'pedido-4500012345.pdf')
+  await page.waitForFunction(() => {
+    const finished = Number(document.querySelector('#batch-counts')!.getAttribute('data-finished'))
+    return finished >= 1 && finished < 4
+  })
+  await shot(page, '05-batch-filling.png')
+  await page.waitForSelector('#connection[data-state="finished"]', { timeout: 30_000 })
+  await shot(page, '06-batch-done.png')
+
+  const finishedCounts = [...new Set((await recorded(page, 'finishedCounts')).map(Number))]
+  t.ok(finishedCounts.filter((n) => n > 0 && n < 4).length >= 2, `rows finished one by one: ${finishedCounts.join(' → ')}`)
+  const statuses = await page.$$eval('#batch-table tbody tr', (rows) => rows.map((r) => (r as HTMLElement).dataset.status))
+  t.same(statuses, ['DONE', 'DONE', 'DONE', 'DONE'], 'every row classified')
+  const ncms = await page.$$eval('[data-testid=row-ncm]', (cells) => cells.map((c) => c.textContent))
+  t.ok(ncms.every((n) => /^\d{4}\.\d{2}\.\d{2}$/.test(n ?? '')), `NCMs with dots: ${ncms.join(', ')}`)
+
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#csv-link')])
+  const csv = (await readFile((await download.path())!, 'utf8')).replace(/^\uFEFF/, '').trim().split(/\r?\n/)
+  t.match(csv[0], /^Part number;NCM;/, `CSV downloaded as ${download.suggestedFilename()}`)
+  t.same(csv.slice(1).map((r) => r.split(';')[0]), lines.map((l) => l.partnumber), 'a line per part number')
+})
+
+test('the gateway restarts in the middle of a job: the page reconnects and ends on the right result', async (t) => {
+  await stack.scenario('RESTART-PN-1', {
+    // Long enough (12 s) that the gateway is back well before the AI server's final message.
+    steps: 12, stepMs: 1_000,
+    result: { ncm: '85332120', fabricante: 'Vishay', pais: 'ESTADOS UNIDOS', description: 'Resistor de filme metalico 10 kOhm', confidence_score: 0.88 },
+  })
+  await page.click('.tab[data-tab=classify]')
+  await page.fill('#classify-form [name=partnumber]', 'RESTART-PN-1')
+  await page.fill('#classify-form [name=description]', '')
+  await page.click('#classify-form button[type=submit]')
+  await page.waitForSelector('#connection[data-state="live"]')
+  await recordAttribute(page, '#connection', 'data-state', 'states')
+  await page.waitForFunction(() => Number(document.querySelector('#progress')!.getAttribute('aria-valuenow')) >= 15)
+
+  await gateway.stop() // SIGTERM: open streams get a retry hint and are closed
+  await page.waitForSelector('#connection[data-state="reconnecting"]')
+  await shot(page, '07-reconnecting.png')
+  await gateway.start()
+  const card = await page.waitForSelector('[data-testid=result-card]', { timeout: 30_000 })
+  await page.waitForSelector('#connection[data-state="finished"]')
+  await shot(page, '08-after-restart.png')
+
+  const states = await recorded(page, 'states')
+  t.same(states.filter((s, i) => s !== states[i - 1]).slice(0, 2), ['live', 'reconnecting'], 'live, then reconnecting when the gateway went away')
+  t.ok(states.lastIndexOf('live') > states.indexOf('reconnecting'), `live again after the restart (${states.join(' → ')})`)
+  t.equal(states.at(-1), 'finished')
+  t.equal(await card.$eval('[data-testid=ncm]', (n) => n.textContent), '8533.21.20', 'the right result')
+  t.equal(await card.$eval('[data-testid=manufacturer]', (n) => n.textContent), 'Vishay')
+  const types = await eventTypes(page)
+  t.ok(types.filter((type) => type === 'snapshot').length >= 2, `a fresh snapshot after reconnecting: ${types.join(', ')}`)
+  const { rows } = await stack.db.query(`SELECT j.status, c.ncm FROM jobs j JOIN classifications c ON c.job_id = j.id WHERE j.partnumber = 'RESTART-PN-1'`)
+  t.same(rows, [{ status: 'DONE', ncm: '85332120' }], 'one stored result, the one shown')
+})
+
+test('at phone width the console stays usable', async (t) => {
+  const phone = await context.newPage()
+  t.teardown(() => phone.close())
+  await phone.setViewportSize({ width: 390, height: 844 })
+  await phone.goto(gateway.url)
+  await phone.waitForSelector('#classify-view:not([hidden])')
+  await phone.fill('#classify-form [name=partnumber]', 'bc847blt1g')
+  await phone.click('#classify-form button[type=submit]')
+  const card = await phone.waitForSelector('[data-testid=result-card]')
+  t.match(await phone.textContent('#job-subtitle'), /histórico/, 'answered from history, and says so')
+  t.equal(await card.$eval('[data-testid=ncm]', (n) => n.textContent), '8541.21.20')
+  const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)
+  t.ok(overflow <= 0, 'nothing wider than the screen (tables scroll inside their frame)')
+  await shot(phone, '09-phone-result.png')
+  await phone.click('.tab[data-tab=history]')
+  await phone.waitForSelector('#history-table tbody tr')
+  await shot(phone, '10-phone-history.png')
+})
+
+test('a front end on another origin: CORS for listed origins, the job-scoped token for EventSource', async (t) => {
+  const other = await context.newPage()
+  t.teardown(() => other.close())
+  await other.goto(otherOrigin.origin)
+  // The README's cross-origin snippet, run by the page of the other origin.
+  const outcome = await other.evaluate(async ({ API, email, password }) => {
+    const post = (path: string, body: unknown, token?: string) => fetch(`${API}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: JSON.stringify(body),
+    }).then((r) => r.json())
+    const { access_token } = await post('/auth/login', { email, password })
+    const job = await post('/classifications', { partnumber: 'CORS-PN-1', reclassify: true }, access_token)
+    const events: string[] = []
+    const result = await new Promise<any>((resolve, reject) => {
+      const source = new EventSource(new URL(job.events_url, API))
+      for (const type of ['snapshot', 'progress']) source.addEventListener(type, () => events.push(type))
+      source.addEventListener('done', (e) => { source.close(); resolve(JSON.parse((e as MessageEvent).data).result) })
+      source.addEventListener('failed', (e) => { source.close(); reject(new Error((e as MessageEvent).data)) })
+      setTimeout(() => { source.close(); reject(new Error(`no end; got ${events.join(',')}`)) }, 15_000)
+    })
+    return { events, ncm: result.ncm_formatted, origin: location.origin }
+  }, { API: gateway.url, email: ADMIN.email, password: ADMIN.password })
+  t.equal(outcome.origin, otherOrigin.origin)
+  t.equal(outcome.events[0], 'snapshot', `from ${outcome.origin}: ${outcome.events.join(', ')}, done`)
+  t.match(outcome.ncm, /^\d{4}\.\d{2}\.\d{2}$/)
+
+  const unlisted = await context.newPage()
+  t.teardown(() => unlisted.close())
+  await unlisted.goto(unlistedOrigin.origin)
+  const refused = await unlisted.evaluate(async (API) => fetch(`${API}/auth/me`).then(() => 'allowed', (err: Error) => err.name), gateway.url)
+  t.equal(refused, 'TypeError', `an origin not in CORS_ORIGINS (${unlistedOrigin.origin}) cannot read the API`)
+})
+
+test('the console is static files beside the API, never in its way', async (t) => {
+  const index = await call(gateway.url, 'GET', '/')
+  t.match(index.headers['content-type'], /^text\/html/)
+  t.match(index.headers['content-security-policy'], /script-src 'self'; style-src 'self'/, 'its own strict CSP: nothing inline')
+  t.match(index.body, /<script type="module" src="\/js\/app\.js">/)
+  t.match((await call(gateway.url, 'GET', '/jobs')).body, { statusCode: 401, code: String }, 'API routes answer as before')
+  t.match((await call(gateway.url, 'GET', '/js/nothing-here.js')).body, { statusCode: 404, code: 'route_not_found' }, 'an unknown path is the API\'s JSON 404')
+})
+
+test('no errors in the page console', async (t) => {
+  // Expected, and logged by the browser for any failed request: the 401s of the first visit
+  // (/auth/me, /auth/refresh) and of the wrong password, and the failed stream requests while the
+  // gateway restarted (503, connection refused).
+  const unexpected = consoleErrors.filter((m) => !/status of (401|503)|ERR_CONNECTION_REFUSED/i.test(m))
+  t.same(unexpected, [], 'nothing else')
+  await eventually(async () => (await readFile(join(ARTIFACTS, '08-after-restart.png'))).length > 0)
+  t.comment(`screenshots in ${ARTIFACTS}`)
+})
+
+/** An empty page on its own origin, standing for a front end served elsewhere. */
+async function servePage(host: string): Promise<{ origin: string; server: Server }> {
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
+    res.end('<!doctype html><title>Another front end</title><p>front end on another origin</p>')
+  })
+  await new Promise<void>((resolve) => server.listen(0, host, resolve))
+  return { origin: `http://${host}:${(server.address() as AddressInfo).port}`, server }
+}

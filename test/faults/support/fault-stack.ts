@@ -1,0 +1,209 @@
+import pg from 'pg'
+import { Redis } from 'ioredis'
+import { request } from 'undici'
+import type { FastifyInstance } from 'fastify'
+import { loadConfig } from '../../../src/config.js'
+import { startGateway } from '../../../src/start.js'
+import { createRedisBus } from '../../../src/services/bus/redis-bus.js'
+import { buildSimulator } from '../../../src/simulator/app.js'
+import { ADMIN, createDatabase, silentLog, type Services } from '../../helpers/stack.js'
+
+// An in-process gateway for fault tests: the real app on real PostgreSQL and Redis (those of
+// startServices, which the tests stop and start), the contract simulator over HTTP, every log line
+// kept for assertions, and a Redis connection of the test's own that plays the AI server message by
+// message. That connection has no offline queue, like the AI server's: what it publishes while
+// Redis is down is lost, never replayed later.
+
+export type LogLine = Record<string, any> & { level: number; msg: string }
+
+export interface FaultStack {
+  url: string
+  app: FastifyInstance
+  databaseUrl: string
+  simulatorUrl: string
+  /** A pool of the test's own on the gateway's database. */
+  db: pg.Pool
+  logs: LogLine[]
+  taskResults: Array<Record<string, any>>
+  api(method: string, path: string, options?: { token?: string; body?: unknown; headers?: Record<string, string>; timeoutMs?: number }): Promise<{ status: number; headers: Record<string, any>; body: any; ms: number }>
+  login(email?: string, password?: string): Promise<string>
+  scenario(partnumber: string, scenario: Record<string, unknown>): Promise<void>
+  simulatorRequests(): Promise<Array<{ endpoint: string; body: any }>>
+  channelOf(jobId: string): Promise<string>
+  /** Publishes on a channel as the AI server does (an object is sent as JSON). Rejects while Redis is down. */
+  publish(channel: string, message: string | Record<string, unknown>): Promise<void>
+  /** GET /metrics, parsed. */
+  metrics(token?: string): Promise<Metric[]>
+  close(): Promise<void>
+}
+
+export interface FaultStackOptions {
+  env?: Record<string, string>
+  simulator?: { steps?: number; stepMs?: number }
+  databaseUrl?: string
+  simulatorUrl?: string
+}
+
+export async function startFaultStack(services: Services, options: FaultStackOptions = {}): Promise<FaultStack> {
+  const databaseUrl = options.databaseUrl ?? (await createDatabase(services.postgres.adminUrl))
+  const closers: Array<() => Promise<unknown>> = []
+
+  let simulatorUrl = options.simulatorUrl
+  if (!simulatorUrl) {
+    const simulatorBus = await createRedisBus(services.redis.url, silentLog)
+    const simulator = await buildSimulator({ bus: simulatorBus, steps: options.simulator?.steps ?? 3, stepMs: options.simulator?.stepMs ?? 20 })
+    simulatorUrl = await simulator.listen({ host: '127.0.0.1', port: 0 })
+    closers.push(async () => { await simulator.close(); await simulatorBus.close() })
+  }
+
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    HOST: '127.0.0.1',
+    PORT: '0',
+    DATABASE_URL: databaseUrl,
+    REDIS_URL: services.redis.url,
+    AI_SERVER_URL: simulatorUrl,
+    AI_REQUEST_TIMEOUT: '2s',
+    AI_RETRY_BASE_DELAY: '20ms',
+    JWT_SECRET: 'test-secret-that-is-long-enough-for-hs256-0123456789',
+    ADMIN_EMAIL: ADMIN.email,
+    ADMIN_PASSWORD: ADMIN.password,
+    SHUTDOWN_GRACE: '2s',
+    RATE_LIMIT_MAX: '1000000',
+    RATE_LIMIT_USER_MAX: '1000000',
+    ...options.env,
+  })
+  const logs: LogLine[] = []
+  const stream = {
+    write(line: string) {
+      try { logs.push(JSON.parse(line)) } catch { logs.push({ level: 50, msg: line }) }
+      if (logs.length > 200_000) logs.splice(0, 100_000)
+      if (process.env.TEST_GATEWAY_LOGS) process.stderr.write(line)
+    },
+  }
+  const { app, url } = await startGateway({ config, logger: { level: 'info', stream } })
+
+  const publisher = new Redis(services.redis.url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => 100 })
+  publisher.on('error', () => {})
+  const subscriber = new Redis(services.redis.url, { retryStrategy: () => 100 })
+  subscriber.on('error', () => {})
+  const taskResults: Array<Record<string, any>> = []
+  subscriber.on('message', (_channel, message) => taskResults.push(JSON.parse(message)))
+  await subscriber.subscribe('task_results')
+  await waitFor(() => publisher.status === 'ready', 5_000)
+
+  const db = new pg.Pool({ connectionString: databaseUrl, max: 3 })
+  db.on('error', () => {})
+
+  const api: FaultStack['api'] = async (method, path, opts = {}) => {
+    const headers: Record<string, string> = { ...opts.headers }
+    if (opts.token) headers.authorization = `Bearer ${opts.token}`
+    if (opts.body !== undefined) headers['content-type'] = 'application/json'
+    const started = performance.now()
+    const response = await request(`${url}${path}`, {
+      method: method as any, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+      headersTimeout: opts.timeoutMs ?? 30_000, bodyTimeout: opts.timeoutMs ?? 30_000,
+    })
+    const text = await response.body.text()
+    const ms = performance.now() - started
+    let body: any = text
+    try { body = text ? JSON.parse(text) : null } catch { /* not JSON */ }
+    return { status: response.statusCode, headers: response.headers, body, ms }
+  }
+
+  const login = async (email = ADMIN.email, password = ADMIN.password) => {
+    const res = await api('POST', '/auth/login', { body: { email, password } })
+    if (res.status !== 200) throw new Error(`login failed: ${res.status} ${JSON.stringify(res.body)}`)
+    return res.body.access_token as string
+  }
+
+  return {
+    url, app, databaseUrl, simulatorUrl: simulatorUrl!, db, logs, taskResults, api, login,
+    async scenario(partnumber, scenario) {
+      const res = await request(`${simulatorUrl}/_sim/scenarios/${encodeURIComponent(partnumber)}`, {
+        method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(scenario),
+      })
+      if (res.statusCode >= 300) throw new Error(`scenario refused: ${await res.body.text()}`)
+      await res.body.dump()
+    },
+    async simulatorRequests() {
+      const res = await request(`${simulatorUrl}/_sim/requests`)
+      const body = (await res.body.json()) as any
+      return Array.isArray(body) ? body : body.requests
+    },
+    async channelOf(jobId) {
+      const { rows } = await db.query<{ channel: string }>('SELECT channel FROM jobs WHERE id = $1', [jobId])
+      if (!rows[0]) throw new Error(`no job ${jobId}`)
+      return rows[0].channel
+    },
+    async publish(channel, message) {
+      await publisher.publish(channel, typeof message === 'string' ? message : JSON.stringify(message))
+    },
+    async metrics(token) {
+      const res = await request(`${url}/metrics`, { headers: token ? { authorization: `Bearer ${token}` } : {} })
+      const text = await res.body.text()
+      if (res.statusCode !== 200) throw new Error(`/metrics answered ${res.statusCode}`)
+      return parseMetrics(text)
+    },
+    async close() {
+      await app.close()
+      subscriber.disconnect()
+      publisher.disconnect()
+      await db.end()
+      for (const close of closers) await close()
+    },
+  }
+}
+
+export interface Metric {
+  name: string
+  labels: Record<string, string>
+  value: number
+}
+
+/** The Prometheus text format, enough of it for assertions. */
+export function parseMetrics(text: string): Metric[] {
+  const out: Metric[] = []
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue
+    const match = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line)
+    if (!match) continue
+    const labels: Record<string, string> = {}
+    for (const pair of (match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[pair[1]!] = pair[2]!
+    out.push({ name: match[1]!, labels, value: Number(match[3]) })
+  }
+  return out
+}
+
+/** The sum of every sample of `name` whose labels include `labels`. */
+export function metricValue(metrics: Metric[], name: string, labels: Record<string, string> = {}): number {
+  return metrics
+    .filter((m) => m.name === name && Object.entries(labels).every(([k, v]) => m.labels[k] === v))
+    .reduce((sum, m) => sum + m.value, 0)
+}
+
+export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number, intervalMs = 20): Promise<number> {
+  const started = performance.now()
+  for (;;) {
+    if (await check()) return performance.now() - started
+    if (performance.now() - started > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`)
+    await new Promise((r) => setTimeout(r, intervalMs))
+  }
+}
+
+/** AI server messages as the contract describes them. */
+export const aiMessage = {
+  processing: (current: number, total: number, message = `passo ${current}`) => ({ status: 'processing', job_id: null, progress: { current, total, message } }),
+  done: (partnumber: string, overrides: Record<string, unknown> = {}) => ({
+    status: 'done',
+    job_id: 'job-fault-test',
+    result: {
+      partnumber, ncm: '85412120', description: 'Transistor bipolar NPN, montagem em superficie', exception: '00', nve: null,
+      fabricante: 'ONSEMI', endereco: '5701 North Pima Road, Scottsdale', pais: 'ESTADOS UNIDOS', confidence_score: 0.93, ...overrides,
+    },
+  }),
+  failed: (error: string | null) => ({ status: 'failed', job_id: null, error }),
+}
+
+export const ms = (value: number) => `${Math.round(value)} ms`
+export const mb = (bytes: number) => `${(bytes / 1_048_576).toFixed(1)} MB`
