@@ -10,6 +10,7 @@
  *   npm run bench -- --profile                     gateway under node --cpu-prof; top functions by self time
  *   npm run bench -- --tsx                         run the gateway from src/ with tsx instead of building it
  *   npm run bench -- --no-build                    reuse the last build (node_modules/.cache/nexa-bench/dist) as it is
+ *   npm run bench -- --gateway-node-args='--max-semi-space-size=32'   node flags for the gateway process
  *
  * Scenarios: open-streams, push-latency, connect-rate, job-starts, end-to-end, pdf.
  * Prints a table per scenario and a JSON summary; writes bench/results/<scenario>.json and
@@ -43,6 +44,7 @@ const { values } = parseArgs({
     profile: { type: 'boolean', default: false },
     tsx: { type: 'boolean', default: false },
     'no-build': { type: 'boolean', default: false },
+    'gateway-node-args': { type: 'string' },
   },
 })
 const smoke = values.smoke!
@@ -85,6 +87,7 @@ const outcomes: Array<ScenarioOutcome & { seconds: number; loadavg_after: number
 const failures: Array<{ scenario: string; error: string }> = []
 try {
   stack = await BenchStack.start({ useTsx: values.tsx!, reuseBuild: values['no-build']!, log })
+  stack.gatewayNodeArgs = values['gateway-node-args']?.split(' ').filter(Boolean) ?? []
   const ctx: BenchContext = { stack, smoke, profile: values.profile!, log }
   for (const name of names) {
     log(`scenario ${name}`)

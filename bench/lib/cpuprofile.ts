@@ -34,12 +34,12 @@ function origin(url: string, name: string): string {
   if (url.startsWith('node:')) return 'node internals'
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)
   if (pkg && !url.includes('node_modules/.cache/nexa-bench/')) return pkg[1]!
-  if (url.includes('/src/') || url.includes('nexa-bench/dist/')) return 'gateway (src)'
+  if (url.includes('/src/') || /nexa-bench\/dist[^/]*\//.test(url)) return 'gateway (src)'
   return url
 }
 
 function shortUrl(url: string): string {
-  return url.replace(/^file:\/\//, '').replace(/^.*node_modules\/\.cache\/nexa-bench\/dist\//, 'src/').replace(/^.*node_modules\//, '').replace(/^.*\/work\/main\//, '')
+  return url.replace(/^file:\/\//, '').replace(/^.*node_modules\/\.cache\/nexa-bench\/dist[^/]*\//, 'src/').replace(/^.*node_modules\//, '').replace(/^.*\/work\/main\//, '')
 }
 
 /**

@@ -1,4 +1,5 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { execFileSync } from 'node:child_process'
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os'
 
 // Figures, tables and result files, in the style of bench/pdf-extraction.ts.
@@ -38,10 +39,22 @@ export function round(n: number, digits = 1): number {
   return Math.round(n * f) / f
 }
 
+/** The commit measured, with "+changes" when the working tree differs from it. */
+function revision(): string {
+  try {
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim()
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8' }).trim() !== ''
+    return dirty ? `${commit}+changes` : commit
+  } catch {
+    return 'unknown'
+  }
+}
+
 export function machine() {
   const [one, five, fifteen] = loadavg()
   return {
     date: new Date().toISOString(),
+    revision: revision(),
     node: process.version,
     cores: availableParallelism(),
     cpu: cpus()[0]?.model ?? 'unknown',

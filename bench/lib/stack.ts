@@ -27,6 +27,8 @@ export interface GatewayOptions {
   /** Write a V8 CPU profile of the whole run of this process (written when it exits). */
   profileName?: string
   env?: Record<string, string>
+  /** Extra node flags for the gateway process (say --max-semi-space-size=32). */
+  nodeArgs?: string[]
 }
 
 export interface RunningGateway {
@@ -46,6 +48,8 @@ export class BenchStack {
   readonly redis: Redis
   userId = ''
   token = ''
+  /** Node flags for every gateway start (`--gateway-node-args`). */
+  gatewayNodeArgs: string[] = []
 
   private constructor(
     readonly dir: string,
@@ -114,7 +118,7 @@ export class BenchStack {
       await mkdir(profileDir, { recursive: true })
     }
     const child = spawnNode(this.entry.server[0]!, [], {
-      nodeArgs: profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
+      nodeArgs: [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), ...(options.nodeArgs ?? this.gatewayNodeArgs)],
       env: {
         NODE_ENV: 'production',
         HOST: '127.0.0.1',

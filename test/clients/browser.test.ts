@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url'
 import type { AddressInfo } from 'node:net'
 import { chromium, type BrowserContext, type Page } from 'playwright-core'
 import { ADMIN, eventually } from '../helpers/stack.js'
-import { call, startClientStack } from './support/client-stack.js'
+import { ai, call, startClientStack } from './support/client-stack.js'
 import { purchaseOrderPdf } from './support/po-pdf.js'
 
 const { test } = t0
@@ -62,10 +62,13 @@ async function recordAttribute(p: Page, selector: string, attribute: string, key
   }, { selector, attribute, key })
 }
 const recorded = (p: Page, key: string) => p.evaluate((key) => (window as any)[key] as string[], key)
+const latestJob = async (partnumber: string) =>
+  (await stack.db.query('SELECT id FROM jobs WHERE partnumber = $1 ORDER BY created_at DESC LIMIT 1', [partnumber])).rows[0] as { id: string }
 const eventTypes = (p: Page) => p.$$eval('#events li', (items) => items.map((li) => (li as HTMLElement).dataset.type!))
 
 test('sign in, classify, watch the progress render live, see the result card, accept and reject it', async (t) => {
-  await stack.scenario('BC847BLT1G', { steps: 5, stepMs: 500 })
+  // The AI server is played by the test here, one message at a time.
+  await stack.scenario('BC847BLT1G', { outcome: 'silent', silentAfter: 0 })
   await page.goto(gateway.url)
   await page.waitForSelector('#signin-form')
   await shot(page, '01-sign-in.png')
@@ -85,40 +88,43 @@ test('sign in, classify, watch the progress render live, see the result card, ac
   await page.fill('#classify-form [name=description]', 'Transistor NPN SOT-23')
   await recordAttribute(page, '#progress', 'aria-valuenow', 'progressValues')
   await page.click('#classify-form button[type=submit]')
-  await page.waitForSelector('#connection[data-state="live"]')
-  await page.waitForFunction(() => {
-    const value = Number(document.querySelector('#progress')!.getAttribute('aria-valuenow'))
-    return value > 0 && value < 100
-  })
-  await shot(page, '02-progress.png')
-  t.ok((await page.textContent('#progress-message'))!.length > 0, `the message shows: "${await page.textContent('#progress-message')}"`)
+  await page.waitForSelector('#events li[data-type=snapshot]', { state: 'attached' }) // the log is folded away
+  t.equal(await page.getAttribute('#connection', 'data-state'), 'live', 'the page says it is live')
+  const jobId = (await latestJob('BC847BLT1G')).id
 
-  const card = await page.waitForSelector('[data-testid=result-card]')
+  // Each message must show on the page (bar and text) before the next one is published.
+  const stages = ['Recebendo requisicao', 'Analisando dados', 'Buscando partnumber', 'Consultando a nomenclatura NCM', 'Validando a classificacao fiscal']
+  for (const [index, stage] of stages.entries()) {
+    const current = index + 1
+    await stack.publish(jobId, ai.processing(current, stages.length, stage))
+    await page.waitForFunction(({ percent, stage }) =>
+      document.querySelector('#progress')!.getAttribute('aria-valuenow') === String(percent)
+      && document.querySelector('#progress-message')!.textContent === stage, { percent: current * 20, stage })
+    if (current === 3) await shot(page, '02-progress.png')
+  }
+  await stack.publish(jobId, ai.done(ai.result('BC847BLT1G', { confidence_score: 0.95 })))
+
+  const card = await page.waitForSelector('#job-result [data-testid=result-card]')
   t.equal(await card.$eval('[data-testid=ncm]', (n) => n.textContent), '8541.21.20', 'the NCM with its dots')
   t.match(await card.textContent(), /Ex 00/, 'the Ex')
-  t.equal(await card.$eval('[data-testid=manufacturer]', (n) => n.textContent), 'ONSEMI')
-  t.match(await card.$eval('[data-testid=country]', (n) => n.textContent), /CHINA/)
-  t.match(await card.$eval('[data-testid=description]', (n) => n.textContent), /Transistor/)
-  const confidence = Number(await card.$eval('[role=meter]', (n) => n.getAttribute('aria-valuenow')))
-  t.ok(confidence > 0 && confidence <= 100, `confidence as a bar: ${confidence}%`)
+  t.equal(await card.$eval('[data-testid=manufacturer]', (n) => n.textContent), 'ONSEMI', 'the manufacturer')
+  t.match(await card.$eval('[data-testid=country]', (n) => n.textContent), /CHINA/, 'the country')
+  t.match(await card.$eval('[data-testid=description]', (n) => n.textContent), /Transistor/, 'the description')
+  t.equal(await card.$eval('[role=meter]', (n) => n.getAttribute('aria-valuenow')), '95', 'the confidence as a bar')
   await page.waitForSelector('#connection[data-state="finished"]')
   await shot(page, '03-result.png')
 
   const progressValues = (await recorded(page, 'progressValues')).map(Number)
-  const intermediate = progressValues.filter((v) => v > 0 && v < 100)
-  t.ok(intermediate.length >= 3, `the bar moved through ${progressValues.join(' → ')}`)
-  t.same([...progressValues].sort((a, b) => a - b), progressValues, 'forward only')
+  t.same(progressValues, [0, 20, 40, 60, 80, 100], `the bar moved with each event: ${progressValues.join(' → ')}`)
   const types = await eventTypes(page)
-  t.equal(types[0], 'snapshot')
-  t.equal(types.at(-1), 'done')
-  t.ok(types.filter((type) => type === 'progress').length >= 4, `events as they came: ${types.join(', ')}`)
+  t.same(types, ['snapshot', 'progress', 'progress', 'progress', 'progress', 'progress', 'done'], 'every event rendered, in order')
 
   const classificationId = await card.getAttribute('data-classification-id')
-  await card.$eval('[data-testid=reject]', (b) => (b as HTMLButtonElement).click())
-  await page.waitForSelector('[data-testid=result-status]:text("Rejeitada")')
+  await page.click('#job-result [data-testid=reject]')
+  await page.waitForSelector('#job-result [data-testid=result-status]:text("Rejeitada")')
   t.equal((await stack.db.query('SELECT status FROM classifications WHERE id = $1', [classificationId])).rows[0].status, 'REJECTED', 'rejected in the database')
-  await page.click('[data-testid=accept]')
-  await page.waitForSelector('[data-testid=result-status]:text("Aceita")')
+  await page.click('#job-result [data-testid=accept]')
+  await page.waitForSelector('#job-result [data-testid=result-status]:text("Aceita")')
   t.equal((await stack.db.query('SELECT status FROM classifications WHERE id = $1', [classificationId])).rows[0].status, 'ACTIVE', 'accepted again')
 })
 
@@ -136,12 +142,14 @@ test('history: search part numbers and open one', async (t) => {
 
 test('upload a purchase order: the table fills row by row, the CSV downloads', async (t) => {
   const lines = [
-    { partnumber: 'LM358DR', description: 'Amplificador operacional duplo', quantity: 25 },
-    { partnumber: 'CL10C330JB8NNNC', description: 'Capacitor MLCC 33pF 50V 0603', quantity: 4000 },
-    { partnumber: 'RC0603FR-0710KL', description: 'Resistor 10k 1% 0603', quantity: 5000 },
-    { partnumber: 'STM32F103C8T6', description: 'Microcontrolador ARM Cortex-M3', quantity: 10 },
+    { partnumber: 'LM358DR', description: 'Amplificador operacional duplo', quantity: 25, ncm: '85423990' },
+    { partnumber: 'CL10C330JB8NNNC', description: 'Capacitor MLCC 33pF 50V 0603', quantity: 4000, ncm: '85322410' },
+    { partnumber: 'RC0603FR-0710KL', description: 'Resistor 10k 1% 0603', quantity: 5000, ncm: null },
+    { partnumber: 'STM32F103C8T6', description: 'Microcontrolador ARM Cortex-M3', quantity: 10, ncm: '85423190' },
   ]
-  await stack.scenario('*batch*', { stepMs: 700 })
+  // The simulator accepts the batch and announces it; then the test plays the AI server item by
+  // item, each published once the page shows the previous one (the third item fails).
+  await stack.scenario('*batch*', { stopAfterItems: 0 })
   const dir = await mkdtemp(join(tmpdir(), 'nexa-po-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   const file = join(dir, 'pedido-4500012345.pdf')
@@ -154,58 +162,77 @@ test('upload a purchase order: the table fills row by row, the CSV downloads', a
   await recordAttribute(page, '#batch-counts', 'data-finished', 'finishedCounts')
   t.same(await page.$$eval('#batch-table tbody tr', (rows) => rows.map((r) => r.children[1]!.textContent)), lines.map((l) => l.partnumber), 'a row per part number of the PDF, in order')
   t.equal(await page.textContent('#job-title'), 'pedido-4500012345.pdf')
-  await page.waitForFunction(() => {
-    const finished = Number(document.querySelector('#batch-counts')!.getAttribute('data-finished'))
-    return finished >= 1 && finished < 4
-  })
-  await shot(page, '05-batch-filling.png')
-  await page.waitForSelector('#connection[data-state="finished"]', { timeout: 30_000 })
+  await page.waitForSelector('#events li[data-type=snapshot]', { state: 'attached' })
+  const jobId = (await stack.db.query(`SELECT id FROM jobs WHERE kind = 'BATCH' ORDER BY created_at DESC LIMIT 1`)).rows[0].id as string
+
+  for (const [index, line] of lines.entries()) {
+    await stack.publishToBatch(jobId, ai.processing(index, lines.length, `Classificando partnumber ${line.partnumber}`))
+    await stack.publishToBatch(jobId, line.ncm
+      ? ai.partialResult(index + 1, lines.length, ai.result(line.partnumber, { ncm: line.ncm, description: line.description }))
+      : ai.itemFailed(line.partnumber))
+    await page.waitForFunction(({ index, status }) => {
+      const row = document.querySelectorAll('#batch-table tbody tr')[index] as HTMLElement | undefined
+      return row?.dataset.status === status && document.querySelector('#batch-counts')!.getAttribute('data-finished') === String(index + 1)
+    }, { index, status: line.ncm ? 'DONE' : 'FAILED' })
+    if (index === 1) await shot(page, '05-batch-filling.png')
+  }
+  await stack.publishToBatch(jobId, ai.batchDone())
+  await page.waitForSelector('#connection[data-state="finished"]')
   await shot(page, '06-batch-done.png')
 
-  const finishedCounts = [...new Set((await recorded(page, 'finishedCounts')).map(Number))]
-  t.ok(finishedCounts.filter((n) => n > 0 && n < 4).length >= 2, `rows finished one by one: ${finishedCounts.join(' → ')}`)
+  const finishedCounts = (await recorded(page, 'finishedCounts')).map(Number)
+  t.same(finishedCounts, [0, 1, 2, 3, 4], `the table filled row by row: ${finishedCounts.join(' → ')} finished`)
   const statuses = await page.$$eval('#batch-table tbody tr', (rows) => rows.map((r) => (r as HTMLElement).dataset.status))
-  t.same(statuses, ['DONE', 'DONE', 'DONE', 'DONE'], 'every row classified')
+  t.same(statuses, ['DONE', 'DONE', 'FAILED', 'DONE'], 'each row with its outcome')
   const ncms = await page.$$eval('[data-testid=row-ncm]', (cells) => cells.map((c) => c.textContent))
-  t.ok(ncms.every((n) => /^\d{4}\.\d{2}\.\d{2}$/.test(n ?? '')), `NCMs with dots: ${ncms.join(', ')}`)
+  t.same(ncms, ['8542.39.90', '8532.24.10', '', '8542.31.90'], 'NCMs with their dots')
+  t.match(await page.textContent('#batch-table tbody tr:nth-child(3)'), /Erro ao processar/, 'the failure says why')
+  t.match(await page.textContent('#batch-counts'), /4 de 4 classificados · 1 com falha/)
 
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('#csv-link')])
   const csv = (await readFile((await download.path())!, 'utf8')).replace(/^\uFEFF/, '').trim().split(/\r?\n/)
   t.match(csv[0], /^Part number;NCM;/, `CSV downloaded as ${download.suggestedFilename()}`)
-  t.same(csv.slice(1).map((r) => r.split(';')[0]), lines.map((l) => l.partnumber), 'a line per part number')
+  t.same(csv.slice(1).map((r) => r.split(';').slice(0, 2).join(';')), ['LM358DR;8542.39.90', 'CL10C330JB8NNNC;8532.24.10', 'RC0603FR-0710KL;', 'STM32F103C8T6;8542.31.90'], 'a line per part number')
 })
 
 test('the gateway restarts in the middle of a job: the page reconnects and ends on the right result', async (t) => {
-  await stack.scenario('RESTART-PN-1', {
-    // Long enough (12 s) that the gateway is back well before the AI server's final message.
-    steps: 12, stepMs: 1_000,
-    result: { ncm: '85332120', fabricante: 'Vishay', pais: 'ESTADOS UNIDOS', description: 'Resistor de filme metalico 10 kOhm', confidence_score: 0.88 },
-  })
+  // The simulator sends the first steps, then the test plays the AI server once the gateway is back
+  // (a message published while no gateway listens is lost, as with the real AI server).
+  await stack.scenario('RESTART-PN-1', { steps: 6, stepMs: 300, outcome: 'silent', silentAfter: 3 })
   await page.click('.tab[data-tab=classify]')
   await page.fill('#classify-form [name=partnumber]', 'RESTART-PN-1')
   await page.fill('#classify-form [name=description]', '')
   await page.click('#classify-form button[type=submit]')
   await page.waitForSelector('#connection[data-state="live"]')
   await recordAttribute(page, '#connection', 'data-state', 'states')
-  await page.waitForFunction(() => Number(document.querySelector('#progress')!.getAttribute('aria-valuenow')) >= 15)
+  await page.waitForFunction(() => document.querySelector('#progress')!.getAttribute('aria-valuenow') === '33') // 2 of 6
+  const jobId = (await latestJob('RESTART-PN-1')).id
 
   await gateway.stop() // SIGTERM: open streams get a retry hint and are closed
   await page.waitForSelector('#connection[data-state="reconnecting"]')
   await shot(page, '07-reconnecting.png')
   await gateway.start()
-  const card = await page.waitForSelector('[data-testid=result-card]', { timeout: 30_000 })
+  // Back-off between attempts grows while the gateway is down; give a slow machine time.
+  await page.waitForFunction(() => document.querySelectorAll('#events li[data-type=snapshot]').length >= 2, undefined, { timeout: 60_000 })
+  t.equal(await page.getAttribute('#connection', 'data-state'), 'live', 'live again, on the restarted gateway')
+  t.equal(await page.getAttribute('#progress', 'aria-valuenow'), '33', 'the fresh snapshot shows the progress stored before the restart')
+
+  for (let current = 3; current <= 6; current++) {
+    await stack.publish(jobId, ai.processing(current, 6, `Etapa ${current}`))
+    await page.waitForFunction((text) => document.querySelector('#progress-message')!.textContent === text, `Etapa ${current}`)
+  }
+  await stack.publish(jobId, ai.done(ai.result('RESTART-PN-1', {
+    ncm: '85332120', fabricante: 'Vishay', pais: 'ESTADOS UNIDOS', description: 'Resistor de filme metalico 10 kOhm', confidence_score: 0.88,
+  })))
+  const card = await page.waitForSelector('#job-result [data-testid=result-card]')
   await page.waitForSelector('#connection[data-state="finished"]')
   await shot(page, '08-after-restart.png')
 
   const states = await recorded(page, 'states')
-  t.same(states.filter((s, i) => s !== states[i - 1]).slice(0, 2), ['live', 'reconnecting'], 'live, then reconnecting when the gateway went away')
-  t.ok(states.lastIndexOf('live') > states.indexOf('reconnecting'), `live again after the restart (${states.join(' → ')})`)
-  t.equal(states.at(-1), 'finished')
+  t.same(states, ['live', 'reconnecting', 'live', 'finished'], `connection states shown: ${states.join(' → ')}`)
   t.equal(await card.$eval('[data-testid=ncm]', (n) => n.textContent), '8533.21.20', 'the right result')
   t.equal(await card.$eval('[data-testid=manufacturer]', (n) => n.textContent), 'Vishay')
-  const types = await eventTypes(page)
-  t.ok(types.filter((type) => type === 'snapshot').length >= 2, `a fresh snapshot after reconnecting: ${types.join(', ')}`)
-  const { rows } = await stack.db.query(`SELECT j.status, c.ncm FROM jobs j JOIN classifications c ON c.job_id = j.id WHERE j.partnumber = 'RESTART-PN-1'`)
+  const { rows } = await stack.db.query(`SELECT j.status, c.ncm FROM jobs j JOIN classifications c ON c.job_id = j.id WHERE j.id = $1`, [jobId])
   t.same(rows, [{ status: 'DONE', ncm: '85332120' }], 'one stored result, the one shown')
 })
 
@@ -217,7 +244,7 @@ test('at phone width the console stays usable', async (t) => {
   await phone.waitForSelector('#classify-view:not([hidden])')
   await phone.fill('#classify-form [name=partnumber]', 'bc847blt1g')
   await phone.click('#classify-form button[type=submit]')
-  const card = await phone.waitForSelector('[data-testid=result-card]')
+  const card = await phone.waitForSelector('#job-result [data-testid=result-card]')
   t.match(await phone.textContent('#job-subtitle'), /histórico/, 'answered from history, and says so')
   t.equal(await card.$eval('[data-testid=ncm]', (n) => n.textContent), '8541.21.20')
   const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)

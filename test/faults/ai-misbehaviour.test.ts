@@ -92,7 +92,7 @@ test('a job that never finishes is failed by its deadline, and told to its strea
 })
 
 test('bad messages on a running job: nothing crashes, nothing malformed is stored, each is logged once with the job and counted', async (t) => {
-  const row = report.row(t, 'Bad messages on a running job\'s channel (11 kinds, see below)')
+  const row = report.row(t, 'Bad messages on a running job\'s channel (11 kinds)')
   await stack.scenario('AI-NOISY', { outcome: 'silent', silentAfter: 1, stepMs: 10 })
   const res = await stack.api('POST', '/classifications', { token, body: { partnumber: 'AI-NOISY', reclassify: true } })
   const jobId = res.body.id

@@ -15,6 +15,7 @@ const services = await startServices()
 const stack = await startFaultStack(services, { env: { METRICS_TOKEN: TOKEN } })
 const report = reliabilitySection({
   id: 'metrics', order: 7, title: 'Observability: GET /metrics', file: 'test/faults/metrics.test.ts',
+  columns: ['What to observe', 'Prometheus series', 'Value after causing it'],
   summary: 'Each item the issue asks to observe, the Prometheus series that shows it, and the value the test saw move after causing it (one job done, one refused start, one bad and one stray message, a Redis and a PostgreSQL restart).',
 })
 t0.teardown(async () => {
@@ -73,7 +74,7 @@ test('every item of the list is exported, and moves when it happens', async (t) 
       t.ok(help(series.split(/[{ ]/)[0]!.replace(/_count$/, '')), `${series}: exported with its HELP`)
       t.ok(ok(seen), `${series} moved as expected (saw ${seen})`)
       row.happened = `\`${series}\``
-      row.figures = { 'value seen': seen }
+      row.figures = { seen }
     })
   }
   t.ok(value('nexa_ai_message_write_seconds_sum') > 0, 'the write time has a sum')
@@ -81,7 +82,7 @@ test('every item of the list is exported, and moves when it happens', async (t) 
 })
 
 test('protected: without the token, /metrics does not exist', async (t) => {
-  const row = report.row(t, 'GET /metrics without, or with a wrong, METRICS_TOKEN')
+  const row = report.row(t, 'Protection: GET /metrics without, or with a wrong, METRICS_TOKEN')
   for (const headers of [{}, { authorization: 'Bearer wrong-token-0123456789abcdef' }, { authorization: TOKEN }]) {
     const res = await request(`${stack.url}/metrics`, { headers })
     t.equal(res.statusCode, 404, JSON.stringify(headers))

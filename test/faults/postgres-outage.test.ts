@@ -58,7 +58,7 @@ async function requestsDuringOutage(t: Test, s: FaultStack, jobId: string, event
 }
 
 test('PostgreSQL stopped mid-job: 503s, live progress, the result kept and written when it is back', async (t) => {
-  const row = report.row(t, 'PostgreSQL stopped (fast shutdown) mid-job for ~2 s, then started again')
+  const row = report.row(t, 'PostgreSQL stopped (fast shutdown) mid-job, then started again')
   const job = await classify('PG-STOPPED')
   const stream = await openEventStream(`${stack.url}${job.events_url}`)
   await stream.next('snapshot')
@@ -123,7 +123,7 @@ test('PostgreSQL stopped mid-job: 503s, live progress, the result kept and writt
 })
 
 test('PostgreSQL frozen (SIGSTOP): requests answer 503 within the query timeout instead of hanging', async (t) => {
-  const row = report.row(t, 'PostgreSQL frozen (SIGSTOP on every server process: connections open, no answers) for ~5 s')
+  const row = report.row(t, 'PostgreSQL frozen (SIGSTOP on every server process: connections open, no answers) for at least 5 s')
   const job = await classify('PG-FROZEN')
   const stream = await openEventStream(`${stack.url}${job.events_url}`)
   await stream.next('snapshot')

@@ -32,6 +32,8 @@ export interface ReliabilitySection {
   summary: string
   ranAt: string
   seconds: number
+  /** Column titles, when the section is not a list of faults. */
+  columns?: [string, string, string]
   rows: ReliabilityRow[]
 }
 
@@ -47,7 +49,7 @@ export interface SectionRecorder {
   save(): Promise<void>
 }
 
-export function reliabilitySection(meta: { id: string; order: number; title: string; file: string; summary: string }): SectionRecorder {
+export function reliabilitySection(meta: { id: string; order: number; title: string; file: string; summary: string; columns?: [string, string, string] }): SectionRecorder {
   const started = performance.now()
   const rows: ReliabilityRow[] = []
   return {
@@ -122,7 +124,8 @@ function render(sections: ReliabilitySection[]): string {
   for (const section of sections) {
     lines.push(`## ${section.order}. ${section.title}`, '')
     lines.push(`${section.summary} Test: \`${section.file}\`, run ${section.ranAt.slice(0, 16).replace('T', ' ')} UTC in ${section.seconds} s.`, '')
-    lines.push('| Fault or attack | What happened | Figures | Result |', '|---|---|---|---|')
+    const [what, happened, figures] = section.columns ?? ['Fault or attack', 'What happened', 'Figures']
+    lines.push(`| ${what} | ${happened} | ${figures} | Result |`, '|---|---|---|---|')
     for (const row of section.rows) {
       const figures = Object.entries(row.figures).map(([k, v]) => `${k}: ${v}`).join('; ')
       lines.push(`| ${cell(row.fault)} | ${cell(row.happened || '(the test stopped before it could say)')} | ${cell(figures || '-')} | ${row.passed ? 'pass' : '**FAIL**'} |`)
@@ -177,7 +180,8 @@ async function withLock<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+// Run directly (not by tap, which would load it as a test file when given the directory).
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1] && !process.env.TAP) {
   await renderReliabilityDoc()
   console.log(`wrote ${DOC}`)
 }

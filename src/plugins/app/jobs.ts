@@ -30,9 +30,14 @@ export default fp(async (app) => {
   const pool = app.pg.pool
 
   const { metrics } = app
+  // Publications under way, so that a stop waits for them before it closes Redis and the pool
+  // (a job claimed for publication and never published would never be announced).
+  const publishing = new Set<Promise<unknown>>()
   const publishResult = (jobId: string) => {
-    publishTaskResult(pool, bus, jobId).catch((err) =>
+    const publication = publishTaskResult(pool, bus, jobId).catch((err) =>
       app.log.warn({ jobId, err: (err as Error).message }, 'task_results not published yet; the sweeper will retry'))
+    publishing.add(publication)
+    void publication.finally(() => publishing.delete(publication))
   }
   const onJobFinished = (end: JobEnd) => {
     metrics.jobsFinished.inc({ kind: end.kind, status: end.status, reason: end.reason })
@@ -90,8 +95,10 @@ export default fp(async (app) => {
     streams.closeAll()
   })
   app.addHook('onClose', async () => {
-    await Promise.race([listener.drain(), new Promise((r) => setTimeout(r, config.shutdownGraceMs / 2).unref())])
+    const gaveUp = new Promise((r) => setTimeout(r, config.shutdownGraceMs / 2).unref())
+    await Promise.race([listener.drain(), gaveUp])
     listener.close()
+    await Promise.race([Promise.allSettled([...publishing]), gaveUp])
     await ai.close()
   })
 }, { name: 'jobs', dependencies: ['config', 'postgres', 'bus', 'metrics'] })

@@ -31,6 +31,9 @@ export class ProgressHub {
   dispatch(channel: string, message: AiMessage): void {
     const set = this.listeners.get(channel)
     if (!set) return
+    // The usual case, one stream on the channel: no copy of the set for every message.
+    if (set.size === 1) return set.values().next().value!(message)
+    // A copy: a listener may unsubscribe itself (or another) while the message goes round.
     for (const listener of [...set]) listener(message)
   }
 

@@ -20,8 +20,10 @@ export interface ClientStack {
   taskResults: Array<Record<string, any>>
   /** Registers a simulator scenario for a part number (src/simulator/scenarios.ts). */
   scenario(partnumber: string, scenario: Record<string, unknown>): Promise<void>
-  /** Publishes one raw AI server message on a job's channel, as the AI server does. */
+  /** Publishes one AI server message on a single job's channel, as the AI server does. */
   publish(jobId: string, message: Record<string, unknown>): Promise<void>
+  /** Publishes one AI server message on the channel of a batch job's (first) chunk. */
+  publishToBatch(jobId: string, message: Record<string, unknown>): Promise<void>
   close(): Promise<void>
 }
 
@@ -61,6 +63,11 @@ export async function startClientStack(options: { instances?: number; env?: Reco
       if (!rows[0]) throw new Error(`no job ${jobId}`)
       await publisher.publish(rows[0].channel, JSON.stringify(message))
     },
+    async publishToBatch(jobId, message) {
+      const { rows } = await db.query<{ channel: string }>('SELECT channel FROM job_chunks WHERE job_id = $1 ORDER BY attempt DESC, chunk LIMIT 1', [jobId])
+      if (!rows[0]) throw new Error(`no chunk for batch ${jobId}`)
+      await publisher.publish(rows[0].channel, JSON.stringify(message))
+    },
     async close() {
       await Promise.all(gateways.map((g) => g.stop()))
       await simulator.close()
@@ -77,6 +84,11 @@ export async function startClientStack(options: { instances?: number; env?: Reco
 export const ai = {
   processing: (current: number, total: number, message: string) => ({ status: 'processing', job_id: null, progress: { current, total, message } }),
   done: (result: Record<string, unknown>) => ({ status: 'done', job_id: 'job-client-test', result }),
+  partialResult: (current: number, total: number, result: Record<string, unknown>) => ({
+    status: 'partial_result', job_id: 'job-client-test', current, total, message: `Classificacao encontrada para o partnumber ${result.partnumber}`, single_classification: result,
+  }),
+  itemFailed: (partnumber: string) => ({ status: 'failed', job_id: 'job-client-test', error: `Erro ao processar partnumber${partnumber}` }),
+  batchDone: () => ({ status: 'done', job_id: 'job-client-test' }),
   result: (partnumber: string, overrides: Record<string, unknown> = {}) => ({
     partnumber,
     ncm: '85412120',
