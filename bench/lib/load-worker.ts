@@ -154,47 +154,56 @@ function report(): LatencyReport {
   return out
 }
 
-/** Open loop: request i is sent at i / rate seconds, whatever happened to the earlier ones. */
+/** Open loop (request i sent at i / rate s, whatever happened to the earlier ones) or closed loop (rate 0). */
 async function postJobs(command: Extract<LoadCommand, { cmd: 'post-jobs' }>): Promise<PostJobsResult> {
   const pool = new Pool(command.baseUrl, { connections: command.connections, pipelining: 1, keepAliveTimeout: 30_000 })
   const result: PostJobsResult = { type: 'post-jobs', sent: 0, statuses: {}, acceptedMs: new Float64Array(0), jobIds: [], firstSendNs: 0, lastAnswerNs: 0 }
   const accepted = new Samples()
   const total = command.partnumbers.length
-  const answers: Array<Promise<void>> = []
   const start = nowNs()
+  const stopSendingAt = start + command.durationMs * 1e6
   result.firstSendNs = start
-  await new Promise<void>((resolve) => {
-    const tick = () => {
-      const due = Math.min(total, Math.floor(((nowNs() - start) / 1e9) * command.ratePerSec) + 1)
-      while (result.sent < due) {
-        const partnumber = command.partnumbers[result.sent++]!
-        const begin = nowNs()
-        answers.push(pool.request({
-          method: 'POST', path: '/classifications',
-          headers: { authorization: `Bearer ${command.token}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ partnumber, description: 'benchmark part' }),
-          headersTimeout: command.timeoutMs, bodyTimeout: command.timeoutMs,
-        }).then(async (res) => {
-          const text = await res.body.text()
-          const at = nowNs()
-          result.lastAnswerNs = Math.max(result.lastAnswerNs, at)
-          bump(result.statuses, String(res.statusCode))
-          if (res.statusCode === 202) {
-            accepted.push((at - begin) / 1e6)
-            result.jobIds.push(JSON.parse(text).id)
-          }
-        }, (err: Error & { code?: string }) => {
-          result.lastAnswerNs = Math.max(result.lastAnswerNs, nowNs())
-          bump(result.statuses, err.code ?? err.message)
-        }))
+  const post = async (partnumber: string) => {
+    const begin = nowNs()
+    try {
+      const res = await pool.request({
+        method: 'POST', path: '/classifications',
+        headers: { authorization: `Bearer ${command.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ partnumber, description: 'benchmark part' }),
+        signal: AbortSignal.timeout(command.timeoutMs),
+      })
+      const text = await res.body.text()
+      const at = nowNs()
+      result.lastAnswerNs = Math.max(result.lastAnswerNs, at)
+      bump(result.statuses, String(res.statusCode))
+      if (res.statusCode === 202) {
+        accepted.push((at - begin) / 1e6)
+        result.jobIds.push(JSON.parse(text).id)
       }
-      if (result.sent < total) setTimeout(tick, 1)
-      else resolve()
+    } catch (err) {
+      const { name, code, message } = err as Error & { code?: string }
+      bump(result.statuses, name === 'TimeoutError' || name === 'AbortError' ? 'timeout' : code ?? message)
     }
-    tick()
-  })
-  await Promise.all(answers)
-  await pool.close()
+  }
+  if (command.ratePerSec > 0) {
+    const answers: Array<Promise<void>> = []
+    await new Promise<void>((resolve) => {
+      const tick = () => {
+        const now = nowNs()
+        const due = Math.min(total, Math.floor(((now - start) / 1e9) * command.ratePerSec) + 1)
+        while (result.sent < due && now < stopSendingAt) answers.push(post(command.partnumbers[result.sent++]!))
+        if (result.sent < total && now < stopSendingAt) setTimeout(tick, 1)
+        else resolve()
+      }
+      tick()
+    })
+    await Promise.all(answers)
+  } else {
+    await Promise.all(Array.from({ length: command.connections }, async () => {
+      while (result.sent < total && nowNs() < stopSendingAt) await post(command.partnumbers[result.sent++]!)
+    }))
+  }
+  await pool.destroy()
   result.acceptedMs = accepted.take()
   return result
 }
@@ -275,6 +284,8 @@ async function handle(command: LoadCommand): Promise<LoadReply> {
       return { type: 'ok' }
     case 'report':
       return report()
+    case 'count':
+      return { type: 'count', progressEvents }
     case 'close':
       return { type: 'closed', closed: closeAll() }
     case 'post-jobs':

@@ -16,8 +16,14 @@ export type LoadCommand =
   | { cmd: 'storm'; inflight: number; timeoutMs: number }
   | { cmd: 'record'; on: boolean }
   | { cmd: 'report' }
+  | { cmd: 'count' }
   | { cmd: 'close' }
-  | { cmd: 'post-jobs'; baseUrl: string; token: string; partnumbers: string[]; ratePerSec: number; connections: number; timeoutMs: number }
+  /**
+   * POST /classifications for each part number. `ratePerSec` > 0: open loop, request i sent at i / rate s whatever
+   * happened to the others; 0: closed loop, `connections` requests in flight. Nothing is sent after `durationMs`;
+   * answers later than `timeoutMs` after their send are given up (counted as `timeout`).
+   */
+  | { cmd: 'post-jobs'; baseUrl: string; token: string; partnumbers: string[]; ratePerSec: number; connections: number; durationMs: number; timeoutMs: number }
   | { cmd: 'end-to-end'; target: Endpoint; token: string; partnumbers: string[]; timeoutMs: number }
 
 export interface OpenResult {
@@ -72,7 +78,7 @@ export interface EndToEndResult {
   jobIds: string[]
 }
 
-export type LoadReply = OpenResult | LatencyReport | PostJobsResult | EndToEndResult | { type: 'closed'; closed: number } | { type: 'ok' } | { type: 'error'; message: string }
+export type LoadReply = { type: 'count'; progressEvents: number } | OpenResult | LatencyReport | PostJobsResult | EndToEndResult | { type: 'closed'; closed: number } | { type: 'ok' } | { type: 'error'; message: string }
 
 export type PublisherCommand =
   | { cmd: 'channels'; redisUrl: string; channels: string[] }

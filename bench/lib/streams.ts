@@ -1,6 +1,6 @@
 import { distribution, type Distribution } from './report.js'
 import { split, type LoadPool } from './load-pool.js'
-import type { LatencyReport, OpenResult } from './protocol.js'
+import type { LatencyReport, LoadReply, OpenResult } from './protocol.js'
 
 // Opening, holding and reading many event streams through a LoadPool, on the gateway or the reference.
 
@@ -106,6 +106,27 @@ export async function received(pool: LoadPool, perChannel?: Int32Array): Promise
     open: reports.reduce((n, r) => n + r.open, 0),
     ended,
     behind,
+  }
+}
+
+/**
+ * Waits until the streams have received `expected` progress events since recording started, or
+ * until nothing more arrives for `quietMs`; returns how long that took, in ms.
+ */
+export async function waitForDelivery(pool: LoadPool, expected: number, quietMs = 5_000, maxMs = 120_000): Promise<number> {
+  const started = Date.now()
+  let last = -1
+  let lastChange = Date.now()
+  for (;;) {
+    const counts = await pool.all<{ type: 'count'; progressEvents: number } & LoadReply>(() => ({ cmd: 'count' }), 30_000)
+    const got = counts.reduce((n, c) => n + c.progressEvents, 0)
+    if (got >= expected) return Date.now() - started
+    if (got !== last) {
+      last = got
+      lastChange = Date.now()
+    }
+    if (Date.now() - lastChange > quietMs || Date.now() - started > maxMs) return Date.now() - started
+    await new Promise((r) => setTimeout(r, 200))
   }
 }
 

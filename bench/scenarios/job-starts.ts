@@ -1,55 +1,87 @@
-// Scenario 4: job starts. POST /classifications for distinct part numbers, sent open-loop at a fixed
-// rate, against the simulator answering at once; then every job must end up finished and stored.
+// Scenario 4: job starts. POST /classifications for distinct part numbers against the simulator
+// answering at once: first the capacity (closed loop, a fixed number in flight), then the target
+// rate (open loop: sent on schedule whatever the answers do); every accepted job must end up
+// finished and stored, counted in PostgreSQL.
 import { randomBytes } from 'node:crypto'
 import { LoadPool, split } from '../lib/load-pool.js'
-import { sleep, startMeter } from '../lib/procs.js'
-import { check, distribution, round } from '../lib/report.js'
+import { sleep, startMeter, type Meter } from '../lib/procs.js'
+import { check, distribution, round, type Distribution } from '../lib/report.js'
 import { summarizeProfile, profileIn, type ProfileSummary } from '../lib/cpuprofile.js'
 import type { PostJobsResult } from '../lib/protocol.js'
 import type { BenchContext, ScenarioOutcome } from '../lib/context.js'
 import { nowNs } from '../lib/sse-client.js'
 
-export async function jobStartsScenario(ctx: BenchContext): Promise<ScenarioOutcome> {
-  const { stack } = ctx
-  const count = ctx.smoke ? 200 : 10_000
-  // Offered a little above the target, so that keeping up shows as reaching it.
-  const offered = ctx.smoke ? 100 : 1_100
-  const tag = randomBytes(4).toString('hex').toUpperCase()
-  const partnumbers = Array.from({ length: count }, (_, i) => `BENCH-${tag}-${i}`)
+interface Phase {
+  label: string
+  sent: number
+  accepted: number
+  perSecond: number
+  statuses: Record<string, number>
+  latencyMs: Distribution
+  server: Meter
+  jobIds: string[]
+  window: { fromNs: number; toNs: number }
+}
 
-  await stack.startSimulator(5, 0) // answers at once and publishes the whole job at once
-  const gateway = await stack.startGateway(ctx.profile ? { profileName: 'job-starts' } : {})
-  const pool = await LoadPool.start(2)
-  let results: PostJobsResult[]
+async function drive(ctx: BenchContext, pool: LoadPool, label: string, partnumbers: string[], mode: { ratePerSec: number; inFlight: number; seconds: number }): Promise<Phase> {
+  const { stack } = ctx
+  const gateway = stack.gateway!
+  const timeoutMs = ctx.smoke ? 10_000 : 30_000
+  ctx.log(`gateway: ${label}`)
+  const shares = split(partnumbers, pool.size)
   const meter = await startMeter(gateway.pid)
   const fromNs = nowNs()
+  const results = await pool.all<PostJobsResult>((i) => ({
+    cmd: 'post-jobs', baseUrl: gateway.url, token: stack.token, partnumbers: shares[i]!,
+    ratePerSec: mode.ratePerSec / pool.size, connections: mode.ratePerSec > 0 ? 64 : Math.max(1, Math.round(mode.inFlight / pool.size)),
+    durationMs: mode.seconds * 1000, timeoutMs,
+  }), mode.seconds * 1000 + timeoutMs + 60_000)
+  const toNs = nowNs()
+  const server = await meter()
+  const statuses: Record<string, number> = {}
+  for (const r of results) for (const [k, v] of Object.entries(r.statuses)) statuses[k] = (statuses[k] ?? 0) + v
+  const jobIds = results.flatMap((r) => r.jobIds)
+  const firstSend = Math.min(...results.map((r) => r.firstSendNs))
+  const lastAnswer = Math.max(...results.map((r) => r.lastAnswerNs))
+  return {
+    label,
+    sent: results.reduce((n, r) => n + r.sent, 0),
+    accepted: jobIds.length,
+    perSecond: round(jobIds.length / ((lastAnswer - firstSend) / 1e9), 0),
+    statuses,
+    latencyMs: distribution(results.flatMap((r) => [...r.acceptedMs])),
+    server,
+    jobIds,
+    window: { fromNs, toNs },
+  }
+}
+
+export async function jobStartsScenario(ctx: BenchContext): Promise<ScenarioOutcome> {
+  const { stack } = ctx
+  const tag = randomBytes(4).toString('hex').toUpperCase()
+  const names = (phase: string, count: number) => Array.from({ length: count }, (_, i) => `BENCH-${tag}-${phase}-${i}`)
+  const capacity = { ratePerSec: 0, inFlight: 32, seconds: ctx.smoke ? 3 : 10 }
+  // Offered a little above the target, so that keeping up shows as reaching it.
+  const target = { ratePerSec: ctx.smoke ? 100 : 1_100, inFlight: 0, seconds: ctx.smoke ? 2 : 10 }
+
+  await stack.startSimulator(5, 0) // answers at once and publishes the whole job at once
+  await stack.startGateway(ctx.profile ? { profileName: 'job-starts' } : {})
+  const pool = await LoadPool.start(2)
+  let phases: Phase[]
   try {
-    ctx.log(`gateway: ${count} POST /classifications at ${offered}/s`)
-    const shares = split(partnumbers, pool.size)
-    results = await pool.all<PostJobsResult>((i) => ({
-      cmd: 'post-jobs', baseUrl: gateway.url, token: stack.token, partnumbers: shares[i]!,
-      ratePerSec: offered / pool.size, connections: 64, timeoutMs: 30_000,
-    }), (count / offered) * 1000 + 120_000)
+    const closed = await drive(ctx, pool, `capacity: ${capacity.inFlight} requests in flight for ${capacity.seconds} s`, names('C', 100_000), capacity)
+    await sleep(ctx.smoke ? 1_000 : 5_000)
+    const open = await drive(ctx, pool, `target: ${target.ratePerSec}/s offered for ${target.seconds} s`, names('O', target.ratePerSec * target.seconds), target)
+    phases = [closed, open]
   } finally {
     await pool.stop()
   }
-  const toNs = nowNs()
-  const server = await meter()
-
-  const statuses: Record<string, number> = {}
-  for (const r of results) for (const [k, v] of Object.entries(r.statuses)) statuses[k] = (statuses[k] ?? 0) + v
-  const accepted = results.reduce((n, r) => n + r.jobIds.length, 0)
-  const firstSend = Math.min(...results.map((r) => r.firstSendNs))
-  const lastAnswer = Math.max(...results.map((r) => r.lastAnswerNs))
-  const perSecond = accepted / ((lastAnswer - firstSend) / 1e9)
-  const all = new Float64Array(results.reduce((n, r) => n + r.acceptedMs.length, 0))
-  let at = 0
-  for (const r of results) { all.set(r.acceptedMs, at); at += r.acceptedMs.length }
-  const latency = distribution(all)
 
   // Every accepted job finished and stored: counted in PostgreSQL.
-  ctx.log(`waiting for ${accepted} jobs to be finished and stored`)
-  const deadline = Date.now() + (ctx.smoke ? 60_000 : 600_000)
+  const accepted = phases.flatMap((p) => p.jobIds)
+  ctx.log(`waiting for the ${accepted.length} accepted jobs to be finished and stored`)
+  const waitFrom = nowNs()
+  const deadline = Date.now() + (ctx.smoke ? 60_000 : 300_000)
   let stored = { done: 0, failed: 0, live: 0, classified: 0 }
   let storedAfterSeconds: number | null = null
   while (Date.now() < deadline) {
@@ -57,12 +89,12 @@ export async function jobStartsScenario(ctx: BenchContext): Promise<ScenarioOutc
       `SELECT count(*) FILTER (WHERE status = 'DONE')::int AS done, count(*) FILTER (WHERE status = 'FAILED')::int AS failed,
               count(*) FILTER (WHERE status IN ('QUEUED', 'RUNNING'))::int AS live,
               count(*) FILTER (WHERE status = 'DONE' AND classification_id IS NOT NULL)::int AS classified
-         FROM jobs WHERE partnumber LIKE $1`,
-      [`BENCH-${tag}-%`],
+         FROM jobs WHERE id = ANY($1::uuid[])`,
+      [accepted],
     )
     stored = rows[0]
-    if (stored.live === 0 && stored.done + stored.failed >= accepted) {
-      storedAfterSeconds = round((nowNs() - lastAnswer) / 1e9, 1)
+    if (stored.live === 0) {
+      storedAfterSeconds = round((nowNs() - waitFrom) / 1e9, 1)
       break
     }
     await sleep(500)
@@ -71,29 +103,34 @@ export async function jobStartsScenario(ctx: BenchContext): Promise<ScenarioOutc
   let profile: ProfileSummary | undefined
   if (stopped?.profileDir) {
     const file = await profileIn(stopped.profileDir)
-    if (file) profile = await summarizeProfile(file, { window: { fromNs, toNs } })
+    // The capacity phase: the gateway as busy as it gets, at a steady pace.
+    if (file) profile = await summarizeProfile(file, { window: phases[0]!.window })
   }
 
+  const [closed, open] = phases
+  const cpuPerJob = (p: Phase) => `${round(p.server.cpuMs / Math.max(1, p.accepted), 2)} ms (${p.server.cpuPercent} % of a core)`
+  const row = (name: string, f: (p: Phase) => string) => [name, f(closed!), f(open!)]
   return {
     name: 'job-starts',
-    title: `4. Job starts: ${count} POST /classifications, distinct part numbers, offered at ${offered}/s, simulator answering at once`,
+    title: `4. Job starts: POST /classifications, distinct part numbers, simulator answering at once (${closed!.label}; ${open!.label})`,
     table: [
-      ['metric', 'gateway', 'reference', 'gateway / reference'],
-      ['accepted (202) per second', `${round(perSecond, 0)}/s`, '-', '-'],
-      ['answers by status', JSON.stringify(statuses), '-', '-'],
-      ['accept latency p50 / p99 / max', `${latency.p50} / ${latency.p99} / ${latency.max} ms`, '-', '-'],
-      ['server CPU per accepted job (one core = 100 %)', `${round(server.cpuMs / Math.max(1, results.reduce((n, r) => n + r.jobIds.length, 0)), 2)} ms (${server.cpuPercent} %)`, '-', '-'],
-      ['machine busy (all cores)', `${server.machineBusyPercent} %`, '-', '-'],
-      ['jobs DONE with a stored classification', `${stored.classified} of ${accepted}`, '-', '-'],
-      ['jobs FAILED / still live', `${stored.failed} / ${stored.live}`, '-', '-'],
-      ['all stored after the last answer', storedAfterSeconds === null ? 'not within the wait' : `${storedAfterSeconds} s`, '-', '-'],
+      ['metric', 'capacity (closed loop)', 'target rate (open loop)'],
+      row('sent / accepted (202)', (p) => `${p.sent} / ${p.accepted}`),
+      row('accepted per second', (p) => `${p.perSecond}/s`),
+      row('answers by status', (p) => JSON.stringify(p.statuses)),
+      row('accept latency p50 / p99 / max', (p) => `${p.latencyMs.p50} / ${p.latencyMs.p99} / ${p.latencyMs.max} ms`),
+      row('server CPU per accepted job', cpuPerJob),
+      row('machine busy (all cores)', (p) => `${p.server.machineBusyPercent} %`),
+      ['accepted jobs DONE with a stored classification', `${stored.classified} of ${accepted.length}`, ''],
+      ['FAILED / still live', `${stored.failed} / ${stored.live}`, ''],
+      ['all stored after the load', storedAfterSeconds === null ? 'not within the wait' : `${storedAfterSeconds} s`, ''],
     ],
     checks: [
-      check('4. jobs accepted per second', '>= 1,000/s', `${round(perSecond, 0)}/s`, perSecond >= 1_000),
-      check('4. accept latency p99', '<= 50 ms', `${latency.p99} ms`, latency.p99 <= 50),
-      check('4. every request accepted', `${count} x 202`, JSON.stringify(statuses), accepted === count, true),
-      check('4. every job finished and stored', `${accepted} DONE with classification`, `${stored.classified} (failed ${stored.failed}, live ${stored.live})`, stored.classified === accepted, true),
+      check('4. jobs accepted per second', '>= 1,000/s', `${open!.perSecond}/s offered ${target.ratePerSec}/s (capacity ${closed!.perSecond}/s)`, open!.perSecond >= 1_000),
+      check('4. accept latency p99', '<= 50 ms', `${open!.latencyMs.p99} ms (capacity phase ${closed!.latencyMs.p99} ms)`, open!.latencyMs.p99 <= 50),
+      check('4. every request answered 202', `${open!.sent} x 202`, JSON.stringify(open!.statuses), open!.accepted === open!.sent),
+      check('4. every accepted job finished and stored', `${accepted.length} DONE with classification`, `${stored.classified} (failed ${stored.failed}, live ${stored.live})`, stored.classified === accepted.length, true),
     ],
-    figures: { jobs: count, offered_per_second: offered, accepted, accepted_per_second: round(perSecond, 1), statuses, accept_latency_ms: latency, stored, stored_after_seconds: storedAfterSeconds, server, profile },
+    figures: { phases: phases.map(({ jobIds: _ids, ...p }) => p), accepted: accepted.length, stored, stored_after_seconds: storedAfterSeconds, profile },
   }
 }

@@ -5,7 +5,7 @@ import { LoadPool, Publisher } from '../lib/load-pool.js'
 import { fdHardLimit, openFds, rssBytes, sleep } from '../lib/procs.js'
 import { check, round, versus } from '../lib/report.js'
 import { startReference } from '../lib/reference.js'
-import { channelsOf, closeStreams, openStreams, received, record, type StreamTarget } from '../lib/streams.js'
+import { channelsOf, closeStreams, openStreams, received, record, waitForDelivery, type StreamTarget } from '../lib/streams.js'
 import type { BenchContext, ScenarioOutcome } from '../lib/context.js'
 
 const PER_WORKER = 5_000
@@ -51,7 +51,7 @@ async function hold(ctx: BenchContext, pool: LoadPool, target: StreamTarget, ids
   await record(pool, true)
   const rate = ctx.smoke ? 1_000 : 5_000
   const published = await publisher.publish(rate, ids.length)
-  await sleep(ctx.smoke ? 1_000 : 3_000)
+  await waitForDelivery(pool, published.published, 5_000, 60_000)
   const got = await received(pool, published.perChannel)
   await record(pool, false)
   await publisher.stop()

@@ -6,7 +6,7 @@ import { sleep, startMeter, type Meter } from '../lib/procs.js'
 import { check, distribution, round, versus, type Check, type Distribution } from '../lib/report.js'
 import { startReference } from '../lib/reference.js'
 import { summarizeProfile, profileIn, type ProfileSummary } from '../lib/cpuprofile.js'
-import { channelsOf, closeStreams, openStreams, received, record, type StreamTarget } from '../lib/streams.js'
+import { channelsOf, closeStreams, openStreams, received, record, waitForDelivery, type StreamTarget } from '../lib/streams.js'
 import type { BenchContext, ScenarioOutcome } from '../lib/context.js'
 import { nowNs } from '../lib/sse-client.js'
 
@@ -25,6 +25,8 @@ interface PhaseResult {
   outOfOrder: number
   streamsBehind: number
   latencyMs: Distribution
+  /** From the last PUBLISH until every message had reached its stream (or nothing more came). */
+  deliveredAfterMs: number
   serverCpuPercent: number
   server: Meter
   /** Gateway only: time after the last PUBLISH until PostgreSQL held every progress message. */
@@ -64,7 +66,8 @@ async function run(ctx: BenchContext, pool: LoadPool, target: StreamTarget, ids:
       const published = await publisher.publish(phase.ratePerSec, count)
       const toNs = nowNs()
       const server = await meter()
-      await sleep(ctx.smoke ? 500 : 2_000) // the last messages' way to the clients
+      // Late messages are late, not lost: wait for them (until nothing more comes for 5 s).
+      const deliveredAfterMs = await waitForDelivery(pool, published.published, 5_000, ctx.smoke ? 20_000 : 120_000)
       const got = await received(pool, published.perChannel)
       await record(pool, false)
       let databaseCatchUpSeconds: number | null | undefined
@@ -90,6 +93,7 @@ async function run(ctx: BenchContext, pool: LoadPool, target: StreamTarget, ids:
         outOfOrder: got.outOfOrder,
         streamsBehind: got.behind,
         latencyMs: distribution(got.latencyMs),
+        deliveredAfterMs,
         serverCpuPercent: server.cpuPercent,
         server,
         databaseCatchUpSeconds,
@@ -146,6 +150,7 @@ export async function pushLatencyScenario(ctx: BenchContext): Promise<ScenarioOu
       versus(`${at}: latency p99.9`, p.latencyMs.p999, r.latencyMs.p999, 'ms'),
       versus(`${at}: latency max`, p.latencyMs.max, r.latencyMs.max, 'ms'),
       [`${at}: received / published`, `${p.received} / ${p.published}`, `${r.received} / ${r.published}`, '-'],
+      versus(`${at}: all delivered after the last PUBLISH`, p.deliveredAfterMs / 1000, r.deliveredAfterMs / 1000, 's'),
       [`${at}: out of order, streams behind`, `${p.outOfOrder}, ${p.streamsBehind}`, `${r.outOfOrder}, ${r.streamsBehind}`, '-'],
       versus(`${at}: server CPU (one core = 100)`, p.serverCpuPercent, r.serverCpuPercent, '%'),
       versus(`${at}: server CPU per message`, (p.server.cpuMs / p.published) * 1000, (r.server.cpuMs / r.published) * 1000, 'us'),

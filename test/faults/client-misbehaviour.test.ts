@@ -84,6 +84,7 @@ test('a client that never reads is cut loose once its buffer passes the cap; the
   await waitFor(() => slowClosed, 10_000)
   fast!.drop()
   await waitFor(() => stack.app.streams.size === 0, 5_000)
+  await stack.app.jobListener.drain() // the thousands of progress messages are all written before the next test
 
   row.happened = `The server closed the non-reading stream once more than ${MAX_BUFFERED / 1024} KB waited in its own buffer for it (beyond what the kernel holds), counted it in \`nexa_sse_streams_dropped_total\`, `
     + 'and released its hub listener; a reading client on the same job kept receiving every message.'
@@ -113,6 +114,7 @@ test(`${DROPPED} clients drop abruptly: no subscription, timer, listener or memo
   await waitFor(() => streams.every((s) => s.events.includes('snapshot')), 60_000)
   const openMs = performance.now() - started
   t.same(stack.app.hub.counts(), { channels: jobs.length, listeners: DROPPED }, 'the hub holds one listener per stream, one entry per job')
+  const watchedWhileOpen = (stack.app as { sessionRevocations?: { size: number } }).sessionRevocations?.size
   t.equal(metricValue(await stack.metrics(), 'nexa_sse_streams_open'), DROPPED)
   const peak = { heap: settled(), fds: await openFds() }
   // A message for every job reaches every stream before they go.
@@ -128,9 +130,12 @@ test(`${DROPPED} clients drop abruptly: no subscription, timer, listener or memo
   const after = { heap: settled(), resources: resourceCounts(), fds: await openFds() }
 
   t.same(stack.app.hub.counts(), { channels: 0, listeners: 0 }, 'the hub is empty again')
+  const revocationWatches = () => (stack.app as { sessionRevocations?: { size: number } }).sessionRevocations?.size ?? 0
+  t.equal(revocationWatches(), 0, 'no session-revocation watch is left either')
   t.equal(metricValue(await stack.metrics(), 'nexa_sse_streams_open'), 0, 'no stream counted open')
   t.equal(metricValue(await stack.metrics(), 'nexa_progress_hub_listeners'), 0)
-  t.equal(stack.app.jobListener.stats().queuedMessages, 0, 'the listener holds nothing for them')
+  await waitFor(() => stack.app.jobListener.stats().queuedMessages === 0, 10_000)
+  t.pass('the listener holds nothing for them')
   // Pools (PostgreSQL, Redis, HTTP keep-alive) open and close a few sockets of their own meanwhile: a
   // leak per client would show as thousands.
   const grew = (kind: string) => (after.resources[kind] ?? 0) - (baseline.resources[kind] ?? 0)
@@ -142,7 +147,7 @@ test(`${DROPPED} clients drop abruptly: no subscription, timer, listener or memo
   t.ok(grown < Math.max(4 * 1_048_576, 0.1 * (peak.heap - baseline.heap)), `the heap is back near its baseline (${mb(grown)} above it, peak ${mb(peak.heap - baseline.heap)} above)`)
 
   row.happened = `All ${DROPPED.toLocaleString('en')} streams (30 jobs) opened, got their snapshot and a live message, then were reset at once. `
-    + `Afterwards the hub held 0 channels and 0 listeners, the stream registry 0 streams, \`nexa_sse_streams_open\` 0; timers, sockets and file descriptors were back to `
+    + `Afterwards the hub held 0 channels and 0 listeners, the stream registry 0 streams, \`nexa_sse_streams_open\` 0, the session-revocation watches 0 (${watchedWhileOpen ?? 'n/a'} while open); timers, sockets and file descriptors were back to `
     + `those of before (${grew('Timeout')} timers, ${grew('TCPSocketWrap')} sockets, ${after.fds - baseline.fds} descriptors of difference, from the pools), and the heap was back near its baseline `
     + '(test and gateway share the process, so this covers both ends).'
   row.figures = {

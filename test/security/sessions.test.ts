@@ -252,7 +252,7 @@ test('sign-in costs the same time for an unknown email, a wrong password and a d
   }
   await stack.api('POST', '/auth/login', { body: cases['unknown email'] }) // warms the decoy hash up
   const times: Record<string, number[]> = {}
-  for (let round = 0; round < 4; round++) {
+  for (let round = 0; round < 5; round++) {
     for (const [why, body] of Object.entries(cases)) {
       const start = performance.now()
       const res = await stack.api('POST', '/auth/login', { body })
@@ -260,12 +260,13 @@ test('sign-in costs the same time for an unknown email, a wrong password and a d
       t.equal(res.status, 401)
     }
   }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
-  const medians = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, Math.round(median(v))]))
-  t.comment(`median sign-in time (ms): ${JSON.stringify(medians)}`)
-  const values = Object.values(medians)
+  // The fastest of each kind: other load on the machine only ever adds time, so the minimum is the
+  // cost of the work itself (one scrypt of 128 MiB each time).
+  const fastest = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, Math.round(Math.min(...v))]))
+  t.comment(`fastest sign-in answer (ms): ${JSON.stringify(fastest)}; all: ${JSON.stringify(Object.fromEntries(Object.entries(times).map(([k, v]) => [k, v.map(Math.round)])))}`)
+  const values = Object.values(fastest)
   t.ok(Math.min(...values) > 50, 'every answer paid for a password hash')
-  t.ok(Math.max(...values) / Math.min(...values) < 1.6, 'the medians are within 60% of each other')
+  t.ok(Math.max(...values) / Math.min(...values) < 1.6, 'the fastest answers of each kind are within 60% of each other')
 })
 
 test('the metrics token is compared in constant time and a wrong one looks like no endpoint', async (t) => {

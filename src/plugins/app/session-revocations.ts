@@ -31,8 +31,8 @@ export default fp(async (app) => {
   await app.bus.listen('gateway:*', (channel, raw) => {
     if (channel !== SESSIONS_REVOKED_CHANNEL) return
     const notice = parseNotice(raw)
-    if (!notice || (JSON.parse(raw) as { from?: unknown }).from === instance) return
-    streams.noticed(notice).then(closedSome('notice'), failed)
+    if (!notice || notice.from === instance) return // ours: already checked here when it was sent
+    streams.noticed(notice.sessionId ? { sessionId: notice.sessionId } : { userId: notice.userId! }).then(closedSome('notice'), failed)
   })
 
   const timer = setInterval(() => {

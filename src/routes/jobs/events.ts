@@ -40,7 +40,7 @@ const jobEvents: FastifyPluginAsyncTypebox = async (app) => {
     reply.hijack()
     const stream = app.streams.open(reply.raw, reply.getHeaders() as OutgoingHttpHeaders)
     // Closed at once if the session ends (logout, refresh-token reuse, account disabled or demoted) while it is open.
-    if (0) stream.onClose(app.sessionRevocations.watch({ sessionId: identity.sessionId, userId: identity.id, ownerId: job.owner_id, close: () => stream.end() }, checkedAt))
+    stream.onClose(app.sessionRevocations.watch({ sessionId: identity.sessionId, userId: identity.id, ownerId: job.owner_id, close: () => stream.end() }, checkedAt))
     // Ids grow within the job for this client, across its reconnects.
     let nextId = Math.min(Number.parseInt(request.headers['last-event-id'] ?? '0', 10) || 0, MAX_EVENT_ID) + 1
     const send = (event: string, data: unknown) => stream.send(event, nextId++, data)

@@ -19,8 +19,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 const RECENT_NOTICE_MS = 60_000
 const CHECK_CHUNK = 5_000
 
-/** The notice as published between instances; undefined for anything else (a bad message is ignored, never thrown). */
-export function parseNotice(raw: string): RevocationNotice | undefined {
+/** The notice as published between instances, with the instance it came from; undefined for anything else (ignored, never thrown). */
+export function parseNotice(raw: string): (RevocationNotice & { from?: string }) | undefined {
   let value: unknown
   try {
     value = JSON.parse(raw)
@@ -28,9 +28,10 @@ export function parseNotice(raw: string): RevocationNotice | undefined {
     return undefined
   }
   if (typeof value !== 'object' || value === null) return undefined
-  const { session_id: sessionId, user_id: userId } = value as Record<string, unknown>
-  if (typeof sessionId === 'string' && UUID.test(sessionId)) return { sessionId }
-  if (typeof userId === 'string' && UUID.test(userId)) return { userId }
+  const { session_id: sessionId, user_id: userId, from } = value as Record<string, unknown>
+  const origin = typeof from === 'string' ? { from } : {}
+  if (typeof sessionId === 'string' && UUID.test(sessionId)) return { sessionId, ...origin }
+  if (typeof userId === 'string' && UUID.test(userId)) return { userId, ...origin }
   return undefined
 }
 
