@@ -27,15 +27,18 @@ const token = await stack.login()
 
 test('every item of the list is exported, and moves when it happens', async (t) => {
   // Cause one of everything.
-  await stack.scenario('METRICS-DONE', { steps: 2, stepMs: 10 })
+  await stack.scenario('METRICS-DONE', { outcome: 'silent', silentAfter: 1, stepMs: 10 }) // the test plays the rest
   const done = await stack.api('POST', '/classifications', { token, body: { partnumber: 'METRICS-DONE', reclassify: true } })
   const stream = await openEventStream(`${stack.url}${done.body.events_url}`)
   await stream.next('snapshot')
   const openWhileStreaming = metricValue(await stack.metrics(TOKEN), 'nexa_sse_streams_open')
+  const channel = await stack.channelOf(done.body.id)
+  for (const current of [1, 2]) await stack.publish(channel, JSON.stringify(aiMessage.processing(current, 2)))
+  await stack.publish(channel, JSON.stringify(aiMessage.done('METRICS-DONE')))
   await stream.next('done')
   await stack.scenario('METRICS-REFUSED', { start: 'error' })
   await stack.api('POST', '/classifications', { token, body: { partnumber: 'METRICS-REFUSED', reclassify: true } })
-  await stack.publish(await stack.channelOf(done.body.id), '{"broken":')
+  await stack.publish(channel, '{"broken":')
   await stack.publish(`progress-${randomUUID()}`, JSON.stringify(aiMessage.processing(0, 1)))
   await services.redis.handle!.stop()
   await waitFor(async () => (await stack.api('GET', '/ready')).status === 503, 10_000)

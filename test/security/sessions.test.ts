@@ -28,8 +28,10 @@ let holds = 0
 
 async function newUser(name: string, role: 'USER' | 'ADMIN' = 'USER') {
   const email = `${name}@nexa.test`
-  const { id } = await stack.createUser(email, PASSWORD, role)
-  return { id, email }
+  // Created, not signed in (each sign-in costs a real scrypt): the tests sign in as they need.
+  const res = await stack.api('POST', '/users', { token: adminToken, body: { email, password: PASSWORD, role } })
+  if (res.status !== 201) throw new Error(`user not created: ${res.status} ${JSON.stringify(res.body)}`)
+  return { id: res.body.id as string, email }
 }
 
 /** A job that stays RUNNING (the AI server goes silent), so its streams stay open. */

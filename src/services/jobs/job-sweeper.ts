@@ -78,7 +78,7 @@ const OUTAGE_MEMORY_MS = 7 * 24 * 3_600_000
 export class BusOutages {
   private readonly spans: Array<{ from: number; to?: number }> = []
 
-  constructor(bus: Pick<MessageBus, 'onConnectionChange' | 'isConnected'>, private readonly now: () => number = Date.now) {
+  constructor(bus: Pick<MessageBus, 'onConnectionChange'>, private readonly now: () => number = Date.now) {
     bus.onConnectionChange((connected) => (connected ? this.ended() : this.began()))
   }
 

@@ -24,7 +24,8 @@ export function createMetrics() {
     aiMessages: new Counter({
       name: 'nexa_ai_messages_total',
       help: 'Messages from the AI server once handled, by outcome: applied, invalid (not the contract), unmatched (no job owns the channel), '
-        + 'late (the job had ended), duplicate, out_of_order (progress going back), unusable_result (a result that is not a usable object)',
+        + 'late (the job had ended), duplicate, out_of_order (progress going back), unusable_result (a result that is not a usable object), '
+        + 'announcement (a gateway\'s own notice of a job it failed)',
       labelNames: ['outcome'], registers,
     }),
     messageWriteSeconds: new Histogram({

@@ -66,11 +66,19 @@ export async function startProcessStack(options: { simulator?: { steps?: number;
   return {
     services, databaseUrl, simulatorUrl, db, taskResults, api,
     async gateway(name, extra = {}) {
-      const gateway = await startGatewayProcess({
-        databaseUrl, redisUrl: services.redis.url, aiServerUrl: simulatorUrl, name, ...extra, env: { ...PROCESS_ENV, ...extra.env },
-      })
-      gateways.push(gateway)
-      return gateway
+      // The free port is chosen before the process starts; on a busy machine another process may
+      // take it meanwhile: try again on another one.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const gateway = await startGatewayProcess({
+            databaseUrl, redisUrl: services.redis.url, aiServerUrl: simulatorUrl, name, ...extra, env: { ...PROCESS_ENV, ...extra.env },
+          })
+          gateways.push(gateway)
+          return gateway
+        } catch (err) {
+          if (attempt >= 3 || extra.port !== undefined || !/EADDRINUSE/.test((err as Error).message)) throw err
+        }
+      }
     },
     async scenario(partnumber, scenario) {
       const res = await request(`${simulatorUrl}/_sim/scenarios/${encodeURIComponent(partnumber)}`, {
