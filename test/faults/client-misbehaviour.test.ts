@@ -16,7 +16,7 @@ const { test } = t0
 v8.setFlagsFromString('--expose-gc')
 const gc = vm.runInNewContext('gc') as () => void
 const MAX_BUFFERED = 65_536
-const DROPPED = 3_000
+const DROPPED = 2_000
 const STORM = 1_000
 const services = await startServices()
 const stack = await startFaultStack(services, { env: { SSE_MAX_BUFFERED_BYTES: String(MAX_BUFFERED), USER_MAX_ACTIVE_JOBS: '1000' } })
@@ -101,8 +101,8 @@ test(`${DROPPED} clients drop abruptly: no subscription, timer, listener or memo
   const jobs = await Promise.all(Array.from({ length: 30 }, (_, i) => runningJob(`DROPPED-${i}`)))
   const urlFor = (i: number) => `${stack.url}${jobs[i % jobs.length].events_url}`
   // Warm up (JIT, pools, caches), so the baseline is the steady state.
-  const warm = await openManyStreams(300, urlFor)
-  await waitFor(() => stack.app.streams.size === 300, 20_000)
+  const warm = await openManyStreams(200, urlFor)
+  await waitFor(() => stack.app.streams.size === 200, 20_000)
   for (const s of warm) s.drop()
   await waitFor(() => stack.app.streams.size === 0, 10_000)
   await new Promise((r) => setTimeout(r, 500))
