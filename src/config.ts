@@ -147,6 +147,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     // Outside production a missing secret gets a random one: tokens then die with the process.
     jwtSecret = randomBytes(32).toString('base64url')
   }
+  // Tokens stay short-lived whatever the configuration: an access token at most an hour, a stream token (it travels in URLs) at most 15 minutes.
+  if (parseDuration(env.ACCESS_TOKEN_TTL) > 3_600_000) throw new ConfigError('ACCESS_TOKEN_TTL must be at most 1h')
+  if (parseDuration(env.STREAM_TOKEN_TTL) > 900_000) throw new ConfigError('STREAM_TOKEN_TTL must be at most 15m')
   if (production && !env.REDIS_URL) {
     // The AI server publishes on Redis: without it no progress or result could ever arrive.
     throw new ConfigError('REDIS_URL must be set in production')

@@ -24,6 +24,8 @@ test('settings are validated with clear errors', async (t) => {
   t.throws(() => loadConfig({ ...base, PORT: 'eighty' }), /PORT/)
   t.throws(() => loadConfig({ ...base, JOB_DEADLINE: 'soon' }), /JOB_DEADLINE/)
   t.throws(() => loadConfig({ ...base, AI_SERVER_URL: 'ftp://x' }), /AI_SERVER_URL/)
+  t.throws(() => loadConfig({ ...base, ACCESS_TOKEN_TTL: '2h' }), /at most 1h/)
+  t.throws(() => loadConfig({ ...base, STREAM_TOKEN_TTL: '1h' }), /at most 15m/)
   t.throws(() => loadConfig({ ...base, ADMIN_EMAIL: 'a@b.c' }), /together/)
   t.throws(() => loadConfig({ ...base, ADMIN_EMAIL: 'a@b.c', ADMIN_PASSWORD: 'short' }), /ADMIN_PASSWORD/)
 })

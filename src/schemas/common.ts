@@ -24,6 +24,6 @@ export const PageQuery = {
   cursor: Type.Optional(Type.String({ maxLength: 200, pattern: '^[A-Za-z0-9_-]+$' })),
 }
 
-/** Text fields from people: no control characters. */
+/** Text fields from people: no control characters, and nothing PostgreSQL cannot store (NUL, lone surrogates). */
 export const PlainText = (maxLength: number, minLength = 0) =>
-  Type.String({ minLength, maxLength, pattern: '^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F]*$' })
+  Type.String({ minLength, maxLength, pattern: '^(?:[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F\\uD800-\\uDFFF]|[\\uD800-\\uDBFF][\\uDC00-\\uDFFF])*$' })

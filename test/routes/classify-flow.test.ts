@@ -9,6 +9,8 @@ t0.teardown(async () => { await stack.close(); await services.stop() })
 
 test('a part number is classified end to end: 202, live SSE stream, stored result, one task_results message', async (t) => {
   const token = await stack.login()
+  // Paced so that the stream is open before the job ends, however loaded the machine.
+  await stack.scenario('BC847BLT1G', { stepMs: 300 })
   const started = await stack.api('POST', '/classifications', { token, body: { partnumber: 'bc847blt1g', description: 'NPN transistor' } })
   t.equal(started.status, 202)
   t.equal(started.headers.location, `/jobs/${started.body.id}`)

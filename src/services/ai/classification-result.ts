@@ -1,3 +1,5 @@
+import { storableText } from './storable-text.js'
+
 /**
  * The AI server's `Result` object, checked and normalised into what we store.
  * Every field of a Result may be null; an NCM code is the one thing a result cannot do without.
@@ -19,7 +21,7 @@ const LIMITS = { partnumber: 100, description: 10_000, name: 300, address: 1_000
 function text(value: unknown, max: number): string | null | undefined {
   if (value === null || value === undefined) return null
   if (typeof value !== 'string') return undefined
-  const trimmed = value.trim()
+  const trimmed = storableText(value).trim()
   if (trimmed === '') return null
   return trimmed.length <= max ? trimmed : undefined
 }

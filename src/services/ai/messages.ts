@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { normalizeResult, type ResultOutcome } from './classification-result.js'
+import { storableText } from './storable-text.js'
 
 /** A message published by the AI server on a job's channel, after validation. */
 export type AiMessage =
@@ -27,7 +28,7 @@ function isCount(value: unknown): value is number {
 
 function optionalText(value: unknown): string | null | undefined {
   if (value === null || value === undefined) return null
-  return typeof value === 'string' ? value.slice(0, MAX_TEXT) : undefined
+  return typeof value === 'string' ? storableText(value.slice(0, MAX_TEXT)) : undefined
 }
 
 function parseProgress(source: Record<string, unknown>): Progress | undefined {
@@ -63,7 +64,7 @@ export function parseAiMessage(raw: string): ParsedMessage {
       const progress = parseProgress(m)
       if (!progress) return { ok: false, reason: 'partial_result message with invalid current/total/message' }
       const named = (m.single_classification as { partnumber?: unknown } | null)?.partnumber
-      const partnumber = typeof named === 'string' && named.trim() ? named.trim().toUpperCase().slice(0, 100) : null
+      const partnumber = typeof named === 'string' && named.trim() ? storableText(named.trim().toUpperCase().slice(0, 100)) : null
       return { ok: true, hash, message: { status: 'partial_result', jobId, progress, result: normalizeResult(m.single_classification), partnumber } }
     }
     case 'failed': {

@@ -107,12 +107,17 @@ export function createClassificationService(deps: ClassificationServiceDeps) {
     return job
   }
 
-  async function ensureCapacity(owner: Identity) {
-    if ((await countActiveJobs(pool, owner.id)) >= deps.maxActiveJobsPerUser) {
-      throw tooManyRequests(30, `You already have ${deps.maxActiveJobsPerUser} jobs running; wait for some to finish`)
-    }
+  /**
+   * Within the transaction that will add a running job for `ownerId`: the owner's row is locked
+   * first, so concurrent requests of one user are counted one after another, never all at once.
+   */
+  async function ensureCapacity(client: pg.PoolClient, ownerId: string) {
     // Subscribe before you ask: without a live subscription the AI server's messages would be lost.
     if (!bus.isConnected()) throw new HttpError(503, 'message_bus_unavailable', 'The message bus is unavailable; try again shortly', { 'retry-after': '5' })
+    await client.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [ownerId])
+    if ((await countActiveJobs(client, ownerId)) >= deps.maxActiveJobsPerUser) {
+      throw tooManyRequests(30, `You already have ${deps.maxActiveJobsPerUser} jobs running; wait for some to finish`)
+    }
   }
 
   /** POSTs the job to the AI server; if it will not start, the job fails at once with the reason. */
@@ -189,8 +194,10 @@ export function createClassificationService(deps: ClassificationServiceDeps) {
         const fromHistory = await answerFromHistory(owner, partnumber, input)
         if (fromHistory) return fromHistory
       }
-      await ensureCapacity(owner)
-      const job = await insertJob(pool, { ownerId: owner.id, kind: 'SINGLE', partnumber, input, channel: `progress-${randomUUID()}`, source: 'AI' })
+      const job = await inTransaction(pool, async (client) => {
+        await ensureCapacity(client, owner.id)
+        return insertJob(client, { ownerId: owner.id, kind: 'SINGLE', partnumber, input, channel: `progress-${randomUUID()}`, source: 'AI' })
+      })
       deps.metrics.jobsStarted.inc({ kind: 'SINGLE', source: 'AI' })
       return sendToAi(job)
     },
@@ -211,8 +218,8 @@ export function createClassificationService(deps: ClassificationServiceDeps) {
         for (const item of items) item.historyClassificationId = accepted.get(item.partnumber)
       }
       const toAi = items.filter((i) => !i.historyClassificationId).map((i) => i.partnumber)
-      if (toAi.length) await ensureCapacity(owner)
       const job = await inTransaction(pool, async (client) => {
+        if (toAi.length) await ensureCapacity(client, owner.id)
         const created = await insertJob(client, {
           ownerId: owner.id, kind: 'BATCH', partnumber: null, input: { description: null, manufacturer: null, supplier: null },
           channel: `progress-${randomUUID()}`, source: toAi.length ? 'AI' : 'HISTORY', documentId: request.documentId,
@@ -239,10 +246,13 @@ export function createClassificationService(deps: ClassificationServiceDeps) {
       const existing = await getJobRecord(pool, jobId)
       if (!existing || (existing.owner_id !== requester.id && requester.role !== 'ADMIN')) throw notFound('job')
       if (existing.status !== 'FAILED') throw conflict('job_not_failed', `Only a failed job can be retried; this one is ${existing.status}`)
-      await ensureCapacity(requester)
-      const job = await requeueFailedJob(pool, jobId, `progress-${randomUUID()}`)
-      if (!job) throw conflict('job_not_failed', 'The job changed meanwhile; reload it')
-      await pool.query(`INSERT INTO job_events (job_id, attempt, type, payload) VALUES ($1, $2, 'retried', $3)`, [job.id, job.attempt, { by: requester.id }])
+      const job = await inTransaction(pool, async (client) => {
+        await ensureCapacity(client, existing.owner_id)
+        const requeued = await requeueFailedJob(client, jobId, `progress-${randomUUID()}`)
+        if (!requeued) throw conflict('job_not_failed', 'The job changed meanwhile; reload it')
+        await client.query(`INSERT INTO job_events (job_id, attempt, type, payload) VALUES ($1, $2, 'retried', $3)`, [requeued.id, requeued.attempt, { by: requester.id }])
+        return requeued
+      })
       if (job.kind === 'BATCH') {
         await sendBatch(job, await resetFailedItems(pool, job.id))
         return job
