@@ -107,7 +107,7 @@ export class BenchStack {
     this.simulator = undefined
   }
 
-  /** (Re)starts the gateway as production runs it; logs in the benchmark user the first time. */
+  /** (Re)starts the gateway as production runs it, and signs the benchmark user in. */
   async startGateway(options: GatewayOptions = {}): Promise<RunningGateway> {
     await this.stopGateway()
     if (!this.simulatorUrl) await this.startSimulator(5, 0)
@@ -132,7 +132,7 @@ export class BenchStack {
         JWT_SECRET,
         ADMIN_EMAIL: ADMIN.email,
         ADMIN_PASSWORD: ADMIN.password,
-        ACCESS_TOKEN_TTL: '4h',
+        ACCESS_TOKEN_TTL: '1h',
         RATE_LIMIT_MAX: '10000000',
         RATE_LIMIT_USER_MAX: '10000000',
         LOGIN_MAX_PER_IP: '1000',
@@ -147,7 +147,8 @@ export class BenchStack {
     const url = `http://127.0.0.1:${port}`
     await waitUntil(`${url}/ready`, child)
     this.gateway = { pid: child.pid!, port, url, child, profileDir }
-    if (!this.token) this.token = await this.login()
+    // A fresh sign-in for every start: tokens are short-lived, a full run is not.
+    this.token = await this.login()
     return this.gateway
   }
 
