@@ -9,6 +9,7 @@ import { singleJobEvent } from '../../services/jobs/single-job-events.js'
 import { formatNcm, type ClassificationFields } from '../../services/ai/classification-result.js'
 import type { AiMessage } from '../../services/ai/messages.js'
 import { notFound } from '../../http-errors.js'
+import { isDatabaseUnavailable } from '../../db/errors.js'
 
 const MAX_EVENT_ID = 2 ** 31
 
@@ -33,8 +34,19 @@ const jobEvents: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (request, reply) => {
     const checkedAt = Date.now()
-    const identity = await app.authenticateStream(request, request.params.id)
-    const job = await getJobRecord(pool, request.params.id)
+    let identity, job
+    try {
+      identity = await app.authenticateStream(request, request.params.id)
+      job = await getJobRecord(pool, request.params.id)
+    } catch (err) {
+      if (!isDatabaseUnavailable(err)) throw err
+      app.metrics.databaseUnavailable.inc({ where: 'request' })
+      // EventSource gives up for good on any answer but 200: an empty stream with a retry hint
+      // brings it back by itself once the database is reachable again. It reveals nothing.
+      reply.hijack()
+      app.streams.open(reply.raw, reply.getHeaders() as OutgoingHttpHeaders).end(app.config.sse.retryMs)
+      return
+    }
     if (!job || (job.owner_id !== identity.id && identity.role !== 'ADMIN')) throw notFound('job')
 
     reply.hijack()
