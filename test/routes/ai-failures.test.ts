@@ -4,7 +4,7 @@ import { openEventStream } from '../helpers/sse.js'
 
 const { test } = t0
 const services = await startServices()
-const stack = await startStack(services, { env: { JOB_DEADLINE: '1s', JOB_SWEEP_INTERVAL: '200ms', AI_REQUEST_TIMEOUT: '2s' } })
+const stack = await startStack(services, { env: { JOB_DEADLINE: '3s', JOB_SWEEP_INTERVAL: '200ms', AI_REQUEST_TIMEOUT: '2s' } })
 t0.teardown(async () => { await stack.close(); await services.stop() })
 const token = await stack.login()
 
