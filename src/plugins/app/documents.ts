@@ -1,6 +1,8 @@
 import fp from 'fastify-plugin'
 import multipart from '@fastify/multipart'
-import { createExtractionPool, type ExtractionPool } from '../../services/pdf/index.js'
+// From the pool module itself, not the index: pdfjs-dist (loaded by the extractor) replaces JSON.stringify
+// and JSON.parse process-wide with slower polyfills, so only the worker threads may load it.
+import { createExtractionPool, type ExtractionPool } from '../../services/pdf/extraction-pool.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

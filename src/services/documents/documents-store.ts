@@ -1,5 +1,5 @@
 import type { Queryable } from '../../db/queryable.js'
-import type { ExtractedPart } from '../pdf/index.js'
+import type { ExtractedPart } from '../pdf/types.js'
 
 export interface DocumentSummary {
   id: string

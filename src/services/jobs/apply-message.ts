@@ -1,7 +1,8 @@
 import type pg from 'pg'
 import type { FastifyBaseLogger } from 'fastify'
 import type { AiMessage } from '../ai/messages.js'
-import { finishJob, recordProgress, type JobAttempt, type JobEnd } from './job-outcomes.js'
+import { finishJob, type JobAttempt, type JobEnd } from './job-outcomes.js'
+import type { ProgressWriter } from './progress-writer.js'
 import { closeChunk, finishItem, recordBatchActivity } from './batch-outcomes.js'
 import { pendingChunkItems } from './batch-store.js'
 import { singleJobEvent } from './single-job-events.js'
@@ -15,11 +16,11 @@ export interface Applied {
 
 const NOTHING: Applied = { channelEnded: false }
 
-export async function applySingleMessage(pool: pg.Pool, job: JobAttempt, message: AiMessage, hash: Buffer, log: FastifyBaseLogger): Promise<Applied> {
+export async function applySingleMessage(pool: pg.Pool, progressWriter: ProgressWriter, job: JobAttempt, message: AiMessage, hash: Buffer, log: FastifyBaseLogger): Promise<Applied> {
   const event = singleJobEvent(message)
   switch (event.type) {
     case 'progress':
-      await recordProgress(pool, job, event.progress, hash, { status: message.status, progress: event.progress, ai_job_id: message.jobId })
+      await progressWriter.record(job, event.progress, hash, { status: message.status, progress: event.progress, ai_job_id: message.jobId })
       return NOTHING
     case 'ignored':
       log.warn({ jobId: job.id, reason: event.reason }, 'AI message ignored')

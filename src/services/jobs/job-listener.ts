@@ -7,6 +7,7 @@ import type { JobAttempt, JobEnd } from './job-outcomes.js'
 import type { Metrics } from '../metrics/metrics.js'
 import { findChunkByChannel } from './batch-store.js'
 import { applyBatchMessage, applySingleMessage } from './apply-message.js'
+import { ProgressWriter } from './progress-writer.js'
 
 export interface JobListenerOptions {
   pool: pg.Pool
@@ -90,6 +91,8 @@ type Outcome = 'applied' | 'invalid' | 'unmatched' | 'late' | 'duplicate' | 'out
  */
 export function createJobListener(options: JobListenerOptions): JobListener {
   const { pool, log } = options
+  // Progress messages of all channels arriving together are written with one statement.
+  const progressWriter = new ProgressWriter({ pool })
   const retryDelayMs = options.retryDelayMs ?? ((failures) => Math.min(250 * 2 ** failures, 5_000))
   const live = new Map<string, LiveChannel>()
   const ended = new Map<string, { jobId: string; hashes: Set<string> }>()
@@ -191,7 +194,7 @@ export function createJobListener(options: JobListenerOptions): JobListener {
     const message = withNamedPartnumber(parsed.message)
     const backwards = message.status === 'processing' && state !== undefined && message.progress.current < state.furthest
     const applied = job.chunk === undefined
-      ? await applySingleMessage(pool, job, message, parsed.hash, log)
+      ? await applySingleMessage(pool, progressWriter, job, message, parsed.hash, log)
       : await applyBatchMessage(pool, job, job.chunk, message, parsed.hash, log)
     if (state) {
       if (state.hashes.size >= MAX_HASHES_PER_CHANNEL) state.hashes.delete(state.hashes.values().next().value!)
