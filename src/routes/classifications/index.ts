@@ -24,9 +24,7 @@ const classifications: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (request, reply) => {
     if (!request.body.partnumber.trim()) throw new HttpError(400, 'invalid_request', 'partnumber must not be blank')
-    const record = await app.classifications.startSingle(request.identity, request.body)
-    const job = await getJobView(pool, record.id)
-    if (!job) throw notFound('job')
+    const job = await app.classifications.startSingle(request.identity, request.body)
     return reply.code(202).header('location', `/jobs/${job.id}`).send(withEventsUrl(app, request.identity, job))
   })
 

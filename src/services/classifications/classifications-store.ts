@@ -60,43 +60,24 @@ export async function getClassification(db: Queryable, id: string): Promise<Clas
   return rows[0] ? toClassificationView(rows[0]) : undefined
 }
 
-/** Locks the part number's row, so results for the same part number are stored one after another. */
-async function lockPartnumber(client: pg.PoolClient, code: string): Promise<string> {
-  const { rows } = await client.query(
-    `INSERT INTO partnumbers (code) VALUES ($1) ON CONFLICT (code) DO UPDATE SET code = EXCLUDED.code RETURNING id`,
-    [code],
-  )
-  return rows[0].id
-}
-
-async function upsertManufacturer(client: pg.PoolClient, m: NonNullable<ClassificationFields['manufacturer']>): Promise<string> {
-  const { rows } = await client.query(
-    `INSERT INTO manufacturers (name, address, country) VALUES ($1, $2, $3)
-     ON CONFLICT (lower(name)) DO UPDATE
-       SET address = COALESCE(EXCLUDED.address, manufacturers.address),
-           country = COALESCE(EXCLUDED.country, manufacturers.country), updated_at = now()
-     RETURNING id`,
-    [m.name, m.address, m.country],
-  )
-  return rows[0].id
-}
-
 /**
- * Stores a new accepted classification for `partnumber` inside the caller's transaction,
+ * Stores a new accepted classification for `partnumber` (in the caller's transaction, if any),
  * marking the one it supersedes as REPLACED. Idempotent per job and part number.
  */
-export async function storeClassification(client: pg.PoolClient, jobId: string, partnumber: string, fields: ClassificationFields): Promise<string> {
-  const partnumberId = await lockPartnumber(client, partnumber)
-  const existing = await client.query('SELECT id FROM classifications WHERE job_id = $1 AND partnumber_id = $2', [jobId, partnumberId])
-  if (existing.rows[0]) return existing.rows[0].id
-  const manufacturerId = fields.manufacturer ? await upsertManufacturer(client, fields.manufacturer) : null
-  await client.query(`UPDATE classifications SET status = 'REPLACED' WHERE partnumber_id = $1 AND status = 'ACTIVE'`, [partnumberId])
-  const { rows } = await client.query(
-    `INSERT INTO classifications (partnumber_id, job_id, ncm, ex, nve, description, manufacturer_id, confidence, status)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'ACTIVE') RETURNING id`,
-    [partnumberId, jobId, fields.ncm, fields.ex, fields.nve, fields.description, manufacturerId, fields.confidence],
+export async function storeClassification(db: Queryable, jobId: string, partnumber: string, fields: ClassificationFields): Promise<string> {
+  const { rows } = await db.query(
+    'SELECT store_classification($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) AS id',
+    [jobId, partnumber, ...classificationArguments(fields)],
   )
   return rows[0].id
+}
+
+/** A result's fields in the order store_classification and finish_job take them (ncm … confidence). */
+export function classificationArguments(fields: ClassificationFields | null) {
+  return [
+    fields?.ncm ?? null, fields?.ex ?? null, fields?.nve ?? null, fields?.description ?? null,
+    fields?.manufacturer?.name ?? null, fields?.manufacturer?.address ?? null, fields?.manufacturer?.country ?? null, fields?.confidence ?? null,
+  ]
 }
 
 /**

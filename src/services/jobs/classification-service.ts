@@ -8,7 +8,7 @@ import { AiStartError } from '../ai/ai-client.js'
 import type { MessageBus } from '../bus/message-bus.js'
 import type { Identity } from '../auth/accounts.js'
 import { findActiveClassification, normalizePartnumber } from '../classifications/classifications-store.js'
-import { countActiveJobs, getJobRecord, insertJob, recordAiJobId, requeueFailedJob, type JobInput, type JobRecord } from './jobs-store.js'
+import { claimJobSlot, getJobRecord, insertJob, recordAiJobId, requeueFailedJob, toJobView, type JobInput, type JobRecord, type JobView } from './jobs-store.js'
 import { finishJob, type JobEnd } from './job-outcomes.js'
 import type { Metrics } from '../metrics/metrics.js'
 import { closeChunk } from './batch-outcomes.js'
@@ -89,35 +89,29 @@ export function createClassificationService(deps: ClassificationServiceDeps) {
     }
   }
 
-  async function answerFromHistory(owner: Identity, partnumber: string, input: JobInput): Promise<JobRecord | undefined> {
+  /** A job born done from the part number's accepted classification, with its audit event, in one statement. */
+  async function answerFromHistory(owner: Identity, partnumber: string, input: JobInput): Promise<JobView | undefined> {
     const accepted = await findActiveClassification(pool, partnumber)
     if (!accepted) return undefined
-    const job = await inTransaction(pool, async (client) => {
-      const created = await insertJob(client, {
-        ownerId: owner.id, kind: 'SINGLE', partnumber, input, channel: `history-${randomUUID()}`, source: 'HISTORY', classificationId: accepted.id,
-      })
-      await client.query(
-        `INSERT INTO job_events (job_id, attempt, type, payload, final) VALUES ($1, 1, 'done', $2, true)`,
-        [created.id, { status: 'done', from_history: true, classification_id: accepted.id }],
-      )
-      return created
-    })
+    const job = await insertJob(pool, {
+      ownerId: owner.id, kind: 'SINGLE', partnumber, input, channel: `history-${randomUUID()}`, source: 'HISTORY', classificationId: accepted.id,
+    }, { doneEvent: { status: 'done', from_history: true, classification_id: accepted.id } })
     deps.metrics.jobsStarted.inc({ kind: 'SINGLE', source: 'HISTORY' })
-    deps.onJobFinished({ jobId: job.id, kind: 'SINGLE', status: 'DONE', reason: 'history' })
-    return job
+    deps.onJobFinished({ jobId: job!.id, kind: 'SINGLE', status: 'DONE', reason: 'history' })
+    return toJobView(job!, accepted)
   }
 
-  /**
-   * Within the transaction that will add a running job for `ownerId`: the owner's row is locked
-   * first, so concurrent requests of one user are counted one after another, never all at once.
-   */
-  async function ensureCapacity(client: pg.PoolClient, ownerId: string) {
-    // Subscribe before you ask: without a live subscription the AI server's messages would be lost.
+  /** Subscribe before you ask: without a live subscription the AI server's messages would be lost. */
+  function ensureBusConnected() {
     if (!bus.isConnected()) throw new HttpError(503, 'message_bus_unavailable', 'The message bus is unavailable; try again shortly', { 'retry-after': '5' })
-    await client.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [ownerId])
-    if ((await countActiveJobs(client, ownerId)) >= deps.maxActiveJobsPerUser) {
-      throw tooManyRequests(30, `You already have ${deps.maxActiveJobsPerUser} jobs running; wait for some to finish`)
-    }
+  }
+
+  const tooManyActiveJobs = () => tooManyRequests(30, `You already have ${deps.maxActiveJobsPerUser} jobs running; wait for some to finish`)
+
+  /** Within the transaction that will add a live job for `ownerId` (see claimJobSlot). */
+  async function ensureCapacity(client: pg.PoolClient, ownerId: string) {
+    ensureBusConnected()
+    if (!(await claimJobSlot(client, ownerId, deps.maxActiveJobsPerUser))) throw tooManyActiveJobs()
   }
 
   /** POSTs the job to the AI server; if it will not start, the job fails at once with the reason. */
@@ -183,7 +177,8 @@ export function createClassificationService(deps: ClassificationServiceDeps) {
   }
 
   return {
-    async startSingle(owner: Identity, request: SingleRequest): Promise<JobRecord> {
+    /** The job as the client first sees it (fresh from the AI server: no progress, no result yet). */
+    async startSingle(owner: Identity, request: SingleRequest): Promise<JobView> {
       const partnumber = normalizePartnumber(request.partnumber)
       const input: JobInput = {
         description: cleanText(request.description),
@@ -194,12 +189,13 @@ export function createClassificationService(deps: ClassificationServiceDeps) {
         const fromHistory = await answerFromHistory(owner, partnumber, input)
         if (fromHistory) return fromHistory
       }
-      const job = await inTransaction(pool, async (client) => {
-        await ensureCapacity(client, owner.id)
-        return insertJob(client, { ownerId: owner.id, kind: 'SINGLE', partnumber, input, channel: `progress-${randomUUID()}`, source: 'AI' })
+      ensureBusConnected()
+      const job = await insertJob(pool, { ownerId: owner.id, kind: 'SINGLE', partnumber, input, channel: `progress-${randomUUID()}`, source: 'AI' }, {
+        maxActive: deps.maxActiveJobsPerUser,
       })
+      if (!job) throw tooManyActiveJobs()
       deps.metrics.jobsStarted.inc({ kind: 'SINGLE', source: 'AI' })
-      return sendToAi(job)
+      return toJobView(await sendToAi(job), null)
     },
 
     /**
@@ -220,10 +216,10 @@ export function createClassificationService(deps: ClassificationServiceDeps) {
       const toAi = items.filter((i) => !i.historyClassificationId).map((i) => i.partnumber)
       const job = await inTransaction(pool, async (client) => {
         if (toAi.length) await ensureCapacity(client, owner.id)
-        const created = await insertJob(client, {
+        const created = (await insertJob(client, {
           ownerId: owner.id, kind: 'BATCH', partnumber: null, input: { description: null, manufacturer: null, supplier: null },
           channel: `progress-${randomUUID()}`, source: toAi.length ? 'AI' : 'HISTORY', documentId: request.documentId,
-        })
+        }))!
         await insertItems(client, created.id, items)
         if (!toAi.length) {
           await client.query(`UPDATE jobs SET status = 'DONE', finished_at = now(), progress_current = $2, progress_total = $2 WHERE id = $1`, [created.id, items.length])

@@ -1,7 +1,7 @@
 import type pg from 'pg'
-import { inTransaction, type Queryable } from '../../db/queryable.js'
+import type { Queryable } from '../../db/queryable.js'
 import type { ClassificationFields } from '../ai/classification-result.js'
-import { storeClassification } from '../classifications/classifications-store.js'
+import { classificationArguments } from '../classifications/classifications-store.js'
 import type { Progress } from '../ai/messages.js'
 
 // The writes that move a job. Each is idempotent and guarded by the job's status and attempt,
@@ -46,31 +46,15 @@ export type FinalOutcome = { status: 'DONE'; fields: ClassificationFields } | { 
 
 /**
  * Ends a job: its final status, its classification when it succeeded, and its one final audit event,
- * all in one transaction. Returns false when the job had already ended (another instance won).
+ * in one statement (finish_job). Returns false when the job had already ended (another instance won).
  */
-export async function finishJob(pool: pg.Pool, job: JobAttempt, outcome: FinalOutcome, event: { hash: Buffer | null; payload: object }): Promise<boolean> {
-  return inTransaction(pool, async (client) => {
-    const { rows } = await client.query(
-      `UPDATE jobs SET status = $3, error = $4, finished_at = now(), updated_at = now(), last_activity_at = now()
-        WHERE id = $1 AND attempt = $2 AND status IN ('QUEUED', 'RUNNING')
-        RETURNING partnumber`,
-      [job.id, job.attempt, outcome.status, outcome.status === 'FAILED' ? outcome.error : null],
-    )
-    if (!rows[0]) return false
-    if (outcome.status === 'DONE') {
-      const classificationId = await storeClassification(client, job.id, rows[0].partnumber, outcome.fields)
-      await client.query('UPDATE jobs SET classification_id = $2 WHERE id = $1', [job.id, classificationId])
-    } else {
-      // A failed batch: what was still waiting fails with it (what finished keeps its result).
-      await failPendingItems(client, job.id, outcome.error)
-      await client.query(`UPDATE job_chunks SET status = 'FAILED', error = $3 WHERE job_id = $1 AND attempt = $2 AND status = 'RUNNING'`, [job.id, job.attempt, outcome.error])
-    }
-    await client.query(
-      `INSERT INTO job_events (job_id, attempt, type, payload, message_hash, final) VALUES ($1, $2, $3, $4, $5, true)`,
-      [job.id, job.attempt, outcome.status === 'DONE' ? 'done' : 'failed', event.payload, event.hash],
-    )
-    return true
-  })
+export async function finishJob(db: Queryable, job: JobAttempt, outcome: FinalOutcome, event: { hash: Buffer | null; payload: object }): Promise<boolean> {
+  const { rows } = await db.query(
+    'SELECT finish_job($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) AS ended',
+    [job.id, job.attempt, outcome.status, outcome.status === 'FAILED' ? outcome.error : null,
+      ...classificationArguments(outcome.status === 'DONE' ? outcome.fields : null), event.payload, event.hash],
+  )
+  return rows[0].ended
 }
 
 export async function failPendingItems(db: Queryable, jobId: string, error: string, partnumbers?: string[]): Promise<void> {

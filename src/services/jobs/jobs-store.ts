@@ -1,5 +1,5 @@
 import type { Queryable } from '../../db/queryable.js'
-import { CLASSIFICATION_SELECT, toClassificationView, type ClassificationView } from '../classifications/classifications-store.js'
+import { toClassificationView, type ClassificationView } from '../classifications/classifications-store.js'
 import { countItems, listItems, type BatchCounts, type BatchItemView } from './batch-store.js'
 
 export type JobKind = 'SINGLE' | 'BATCH'
@@ -90,46 +90,94 @@ export async function findJobByChannel(db: Queryable, channel: string): Promise<
   return rows[0]
 }
 
-/** A job with its result, as clients see it; undefined when absent. */
-export async function getJobView(db: Queryable, id: string): Promise<JobView | undefined> {
-  const job = await getJobRecord(db, id)
-  if (!job) return undefined
-  const view = toJobView(job, await resultOf(db, job))
-  if (job.kind === 'BATCH') {
-    view.items = await listItems(db, job.id)
+// A job's result, read in the same query as the job (columns prefixed result_).
+const RESULT_COLUMNS = `c.id AS result_id, p.code AS result_partnumber, c.ncm AS result_ncm, c.ex AS result_ex, c.nve AS result_nve,
+  c.description AS result_description, c.confidence AS result_confidence, c.status AS result_status, c.job_id AS result_job_id,
+  c.created_at AS result_created_at, c.reviewed_at AS result_reviewed_at, m.name AS result_m_name, m.address AS result_m_address,
+  m.country AS result_m_country`
+const RESULT_JOINS = `LEFT JOIN classifications c ON c.id = j.classification_id
+  LEFT JOIN partnumbers p ON p.id = c.partnumber_id
+  LEFT JOIN manufacturers m ON m.id = c.manufacturer_id`
+
+function resultOf(row: Record<string, any>): ClassificationView | null {
+  if (row.result_id === null) return null
+  const fields: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(row)) if (key.startsWith('result_')) fields[key.slice('result_'.length)] = value
+  return toClassificationView(fields)
+}
+
+async function readJobView(db: Queryable, id: string, claim: boolean): Promise<JobView | undefined> {
+  const claimed = claim
+    ? 'WITH claimed AS (UPDATE jobs SET result_published_at = now() WHERE id = $1 AND finished_at IS NOT NULL AND result_published_at IS NULL RETURNING id) '
+    : ''
+  const { rows } = await db.query(
+    `${claimed}SELECT ${JOB_COLUMNS}, ${RESULT_COLUMNS} FROM jobs j ${claim ? 'JOIN claimed ON claimed.id = j.id' : ''} ${RESULT_JOINS} WHERE j.id = $1`,
+    [id],
+  )
+  return rows[0] ? toJobView(rows[0], resultOf(rows[0])) : undefined
+}
+
+/** A batch job's items and counts, added to its view (a single job's view is complete already). */
+export async function withBatchItems(db: Queryable, view: JobView): Promise<JobView> {
+  if (view.kind === 'BATCH') {
+    view.items = await listItems(db, view.id)
     view.counts = countItems(view.items)
   }
   return view
 }
 
-async function resultOf(db: Queryable, job: JobRecord): Promise<ClassificationView | null> {
-  if (!job.classification_id) return null
-  const { rows } = await db.query(`${CLASSIFICATION_SELECT} WHERE c.id = $1`, [job.classification_id])
-  return rows[0] ? toClassificationView(rows[0]) : null
+/** A job with its result (and a batch's items), as clients see it; undefined when absent. */
+export async function getJobView(db: Queryable, id: string): Promise<JobView | undefined> {
+  const view = await readJobView(db, id, false)
+  return view && withBatchItems(db, view)
 }
 
-export async function insertJob(
-  db: Queryable,
-  job: { ownerId: string; kind: JobKind; partnumber: string | null; input: JobInput; channel: string; source: 'AI' | 'HISTORY'; classificationId?: string; documentId?: string },
-): Promise<JobRecord> {
+/**
+ * A finished job whose task_results message nobody has claimed yet, claimed in the same statement
+ * (result_published_at set); undefined when it is not finished or already claimed. Without a batch's items.
+ */
+export function claimFinishedJob(db: Queryable, id: string): Promise<JobView | undefined> {
+  return readJobView(db, id, true)
+}
+
+export type NewJob = { ownerId: string; kind: JobKind; partnumber: string | null; input: JobInput; channel: string; source: 'AI' | 'HISTORY'; classificationId?: string; documentId?: string }
+
+/**
+ * Inserts a job, in one statement with what the options add: with `maxActive`, only if its owner
+ * has fewer live jobs than that (see claimJobSlot), else undefined; with `doneEvent`, the final
+ * `done` audit event of a job born done (answered from history).
+ */
+export async function insertJob(db: Queryable, job: NewJob, options: { maxActive?: number; doneEvent?: object } = {}): Promise<JobRecord | undefined> {
   // A single job answered from history is born done; a batch is finished by its caller.
   const done = job.source === 'HISTORY' && job.kind === 'SINGLE'
   const { rows } = await db.query(
-    `INSERT INTO jobs AS j (kind, owner_id, status, source, partnumber, input, channel, classification_id, finished_at, document_id)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $9 THEN now() END, $10)
-     RETURNING ${JOB_COLUMNS}`,
-    [job.kind, job.ownerId, done ? 'DONE' : 'QUEUED', job.source, job.partnumber, job.input, job.channel, job.classificationId ?? null, done, job.documentId ?? null],
+    `WITH j AS (
+       INSERT INTO jobs (kind, owner_id, status, source, partnumber, input, channel, classification_id, finished_at, document_id)
+       SELECT $1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $9 THEN now() END, $10
+        WHERE CASE WHEN $11::int IS NULL THEN true ELSE job_slot_available($2, $11) END
+       RETURNING *),
+     event AS (
+       INSERT INTO job_events (job_id, attempt, type, payload, final)
+       SELECT j.id, j.attempt, 'done', $12, true FROM j WHERE $12::jsonb IS NOT NULL)
+     SELECT ${JOB_COLUMNS} FROM j`,
+    [job.kind, job.ownerId, done ? 'DONE' : 'QUEUED', job.source, job.partnumber, job.input, job.channel, job.classificationId ?? null, done,
+      job.documentId ?? null, options.maxActive ?? null, options.doneEvent ?? null],
   )
   return rows[0]
 }
 
-export async function recordAiJobId(db: Queryable, id: string, attempt: number, aiJobId: string): Promise<void> {
-  await db.query('UPDATE jobs SET ai_job_id = $3, updated_at = now() WHERE id = $1 AND attempt = $2', [id, attempt, aiJobId])
+/**
+ * Within a transaction that will add a live job for `ownerId`: locks the owner's row until it
+ * ends (concurrent starts of one owner are counted one after another, never all at once) and
+ * tells whether they have fewer than `maxActive` live jobs.
+ */
+export async function claimJobSlot(db: Queryable, ownerId: string, maxActive: number): Promise<boolean> {
+  const { rows } = await db.query('SELECT job_slot_available($1, $2) AS ok', [ownerId, maxActive])
+  return rows[0].ok
 }
 
-export async function countActiveJobs(db: Queryable, ownerId: string): Promise<number> {
-  const { rows } = await db.query(`SELECT count(*)::int AS n FROM jobs WHERE owner_id = $1 AND status IN ('QUEUED', 'RUNNING')`, [ownerId])
-  return rows[0].n
+export async function recordAiJobId(db: Queryable, id: string, attempt: number, aiJobId: string): Promise<void> {
+  await db.query('UPDATE jobs SET ai_job_id = $3, updated_at = now() WHERE id = $1 AND attempt = $2', [id, attempt, aiJobId])
 }
 
 /** Puts a failed job back in the queue on a fresh channel, as its next attempt. */
@@ -159,7 +207,7 @@ export interface JobFilters {
 /** Newest first, keyset-paginated on (created_at, id). */
 export async function listJobs(db: Queryable, f: JobFilters): Promise<JobView[]> {
   const { rows } = await db.query(
-    `SELECT ${JOB_COLUMNS} FROM jobs j
+    `SELECT ${JOB_COLUMNS}, ${RESULT_COLUMNS} FROM jobs j ${RESULT_JOINS}
       WHERE ($1::uuid IS NULL OR j.owner_id = $1)
         AND ($2::text IS NULL OR j.status = $2)
         AND ($3::text IS NULL OR j.kind = $3)
@@ -172,11 +220,5 @@ export async function listJobs(db: Queryable, f: JobFilters): Promise<JobView[]>
     [f.ownerId ?? null, f.status ?? null, f.kind ?? null, f.partnumber ?? null, f.from ?? null, f.to ?? null,
       f.before?.createdAt ?? null, f.before?.id ?? null, f.limit],
   )
-  const classificationIds = rows.map((r) => r.classification_id).filter(Boolean)
-  const results = new Map<string, ClassificationView>()
-  if (classificationIds.length) {
-    const found = await db.query(`${CLASSIFICATION_SELECT} WHERE c.id = ANY($1::uuid[])`, [classificationIds])
-    for (const row of found.rows) results.set(row.id, toClassificationView(row))
-  }
-  return rows.map((r) => toJobView(r, r.classification_id ? results.get(r.classification_id) ?? null : null))
+  return rows.map((r) => toJobView(r, resultOf(r)))
 }

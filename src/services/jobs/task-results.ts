@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import type { MessageBus } from '../bus/message-bus.js'
-import { getJobView, type JobView } from './jobs-store.js'
+import { claimFinishedJob, withBatchItems, type JobView } from './jobs-store.js'
 import type { ClassificationView } from '../classifications/classifications-store.js'
 
 export const TASK_RESULTS_CHANNEL = 'task_results'
@@ -46,19 +46,15 @@ export function taskResultMessage(job: JobView): Record<string, unknown> {
 }
 
 /**
- * Publishes a finished job's one message on task_results. The job is claimed first
+ * Publishes a finished job's one message on task_results. The job is claimed as it is read
  * (result_published_at set), so concurrent publishers cannot both send it; if the publish
  * fails the claim is released and the sweeper tries again later.
  */
 export async function publishTaskResult(pool: pg.Pool, bus: MessageBus, jobId: string): Promise<boolean> {
-  const claimed = await pool.query(
-    'UPDATE jobs SET result_published_at = now() WHERE id = $1 AND finished_at IS NOT NULL AND result_published_at IS NULL',
-    [jobId],
-  )
-  if (claimed.rowCount !== 1) return false
+  const job = await claimFinishedJob(pool, jobId)
+  if (!job) return false
   try {
-    const job = await getJobView(pool, jobId)
-    if (!job) return false
+    await withBatchItems(pool, job)
     await bus.publish(TASK_RESULTS_CHANNEL, JSON.stringify(taskResultMessage(job)))
     return true
   } catch (err) {
