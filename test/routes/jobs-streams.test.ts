@@ -106,3 +106,16 @@ test('closing the gateway ends open streams with a retry hint', async (t) => {
   await stream.ended
   t.ok(stream.received.retries.length > before, 'a retry: hint came before the close')
 })
+
+test('the retry: hint on opening is jittered around SSE_RETRY (3 s), so dropped clients come back spread out', async (t) => {
+  const job = (await stack.api('POST', '/classifications', { token: alice.token, body: { partnumber: 'JITTER-1' } })).body
+  const hints: number[] = []
+  for (let i = 0; i < 12; i++) {
+    const stream = await openEventStream(`${stack.url}${job.events_url}`)
+    await stream.next('snapshot')
+    hints.push(stream.received.retries[0]!)
+    stream.close()
+  }
+  t.ok(hints.every((ms) => ms >= 1_500 && ms <= 4_500), `between 0.5 and 1.5 × 3000 ms: ${hints.join(', ')}`)
+  t.ok(new Set(hints).size > 1, 'not the same value for everyone')
+})

@@ -23,6 +23,8 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     identity: Identity
+    /** The user id of the request's verified token, before its session is checked (the per-user rate limit's key). */
+    tokenSubject: string
   }
 }
 
@@ -45,6 +47,7 @@ export default fp(async (app) => {
     verify: { algorithms: ['HS256'], requiredClaims: ['exp', 'sub', 'sid', 'typ'] },
   })
   app.decorateRequest('identity', null as unknown as Identity)
+  app.decorateRequest('tokenSubject', '')
 
   const seconds = (ms: number) => Math.floor(ms / 1000)
   app.decorate('tokens', {
@@ -93,17 +96,18 @@ export default fp(async (app) => {
   const perUser = app.createRateLimit({
     max: app.config.rateLimit.userMax,
     timeWindow: app.config.rateLimit.windowMs,
-    keyGenerator: (request) => `user:${request.identity.id}`,
+    keyGenerator: (request) => `user:${request.tokenSubject}`,
   })
 
   // Every request checks that the session is still open and the user enabled: logout and
-  // disabling take effect at once, not when the access token expires.
+  // disabling take effect at once, not when the access token expires. The per-user count (keyed
+  // by the verified token's user) goes to Redis meanwhile; it only speaks for an open session.
   async function identityFrom(request: FastifyRequest, claims: TokenClaims | undefined): Promise<Identity> {
     if (!claims) throw unauthorized('Missing, invalid or expired token')
-    const identity = await activeIdentity(app.pg.pool, claims.sub, claims.sid)
+    request.tokenSubject = claims.sub
+    const [identity, limit] = await Promise.all([activeIdentity(app.pg.pool, claims.sub, claims.sid), perUser(request)])
     if (!identity) throw unauthorized('Session ended or account disabled')
     request.identity = identity
-    const limit = await perUser(request)
     if (!limit.isAllowed && limit.isExceeded) throw tooManyRequests(limit.ttlInSeconds, 'Too many requests for this account; slow down')
     return identity
   }

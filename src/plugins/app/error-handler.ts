@@ -2,7 +2,7 @@ import fp from 'fastify-plugin'
 import { STATUS_CODES } from 'node:http'
 import type { FastifyError } from 'fastify'
 import { HttpError } from '../../http-errors.js'
-import { isDatabaseUnavailable } from '../../db/errors.js'
+import { isDatabaseBusy, isDatabaseUnavailable } from '../../db/errors.js'
 
 /**
  * One error shape for every failure: {statusCode, error, code, message}. Clients never see a
@@ -22,7 +22,13 @@ export default fp(async (app) => {
     if ('validation' in err && err.validation) {
       return body(400, 'invalid_request', `${err.validationContext ?? 'request'} ${err.message.replace(/^(body|querystring|params|headers)[/ ]?/, '')}`.trim())
     }
-    if (isDatabaseUnavailable(err)) {
+    // Every connection busy: overload, unless an outage is already known (a frozen server holds them all).
+    if (isDatabaseBusy(err) && request.server.database?.available !== false) {
+      request.server.metrics?.databaseBusy.inc()
+      reply.header('retry-after', '1')
+      return body(503, 'database_busy', 'The database is busy; try again in a moment')
+    }
+    if (isDatabaseUnavailable(err) || isDatabaseBusy(err)) {
       request.log.warn({ err: err.message }, 'database unavailable')
       request.server.database?.markUnavailable()
       request.server.metrics?.databaseUnavailable.inc({ where: 'request' })

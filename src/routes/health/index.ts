@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
+import { isDatabaseBusy } from '../../db/errors.js'
 
 const Check = Type.Union([Type.Literal('ok'), Type.Literal('unavailable')])
 
@@ -17,7 +18,9 @@ const health: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
   }, async (_request, reply) => {
-    const database = await app.pg.pool.query('SELECT 1').then(() => 'ok' as const, () => {
+    const database = await app.pg.pool.query('SELECT 1').then(() => 'ok' as const, (err: unknown) => {
+      // A busy pool is a reachable database (unless an outage is known already).
+      if (isDatabaseBusy(err)) return app.database.available ? 'ok' as const : 'unavailable' as const
       app.database.markUnavailable()
       return 'unavailable' as const
     })

@@ -9,7 +9,7 @@ import { singleJobEvent } from '../../services/jobs/single-job-events.js'
 import { formatNcm, type ClassificationFields } from '../../services/ai/classification-result.js'
 import type { AiMessage } from '../../services/ai/messages.js'
 import { notFound } from '../../http-errors.js'
-import { isDatabaseUnavailable } from '../../db/errors.js'
+import { isDatabaseBusy, isDatabaseUnavailable } from '../../db/errors.js'
 
 const MAX_EVENT_ID = 2 ** 31
 
@@ -39,8 +39,9 @@ const jobEvents: FastifyPluginAsyncTypebox = async (app) => {
       identity = await app.authenticateStream(request, request.params.id)
       job = await getJobRecord(pool, request.params.id)
     } catch (err) {
-      if (!isDatabaseUnavailable(err)) throw err
-      app.metrics.databaseUnavailable.inc({ where: 'request' })
+      if (isDatabaseUnavailable(err)) app.metrics.databaseUnavailable.inc({ where: 'request' })
+      else if (isDatabaseBusy(err)) app.metrics.databaseBusy.inc()
+      else throw err
       // EventSource gives up for good on any answer but 200: an empty stream with a retry hint
       // brings it back by itself once the database is reachable again. It reveals nothing.
       reply.hijack()

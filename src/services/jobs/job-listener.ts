@@ -1,7 +1,7 @@
 import type pg from 'pg'
 import type { FastifyBaseLogger } from 'fastify'
 import type { AiMessage, ParsedMessage } from '../ai/messages.js'
-import { isDatabaseUnavailable } from '../../db/errors.js'
+import { isDatabaseBusy, isDatabaseUnavailable } from '../../db/errors.js'
 import { findJobByChannel, getJobRecord, isTerminal, type JobKind } from './jobs-store.js'
 import type { JobAttempt, JobEnd } from './job-outcomes.js'
 import type { Metrics } from '../metrics/metrics.js'
@@ -227,12 +227,14 @@ export function createJobListener(options: JobListenerOptions): JobListener {
           }
           break
         } catch (err) {
-          if (!isDatabaseUnavailable(err) || closed) {
+          const unavailable = isDatabaseUnavailable(err)
+          // A busy pool (overload) is retried as patiently as an outage, without calling it one.
+          if ((!unavailable && !isDatabaseBusy(err)) || closed) {
             log.error({ err, channel }, 'could not apply AI message')
             break
           }
-          options.onDatabaseUnavailable?.()
-          if (failures === 0) {
+          if (unavailable) options.onDatabaseUnavailable?.()
+          if (failures === 0 && unavailable) {
             log.warn({ channel, err: (err as Error).message }, 'database unavailable; keeping the message and retrying')
             options.metrics?.databaseUnavailable.inc({ where: 'listener' })
           }

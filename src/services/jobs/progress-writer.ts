@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import type { Progress } from '../ai/messages.js'
-import { isDatabaseUnavailable } from '../../db/errors.js'
+import { isDatabaseBusy, isDatabaseUnavailable } from '../../db/errors.js'
 import { recordProgress, type JobAttempt } from './job-outcomes.js'
 
 export interface ProgressWriterOptions {
@@ -133,7 +133,7 @@ export class ProgressWriter {
       ])
       moved = new Set(rows.map((r: { job_id: string; attempt: number; message_hash: Buffer }) => keyOf(r.job_id, r.attempt, r.message_hash)))
     } catch (err) {
-      if (isDatabaseUnavailable(err) || batch.length === 1) {
+      if (isDatabaseUnavailable(err) || isDatabaseBusy(err) || batch.length === 1) {
         for (const item of batch) item.reject(err)
         return
       }

@@ -41,6 +41,7 @@ export function createMetrics() {
       collect() { this.set(probes.listenerQueued?.() ?? 0) },
     }),
     reconnects: new Counter({ name: 'nexa_reconnects_total', help: 'Connections re-established after an outage, by service (redis, postgres)', labelNames: ['service'], registers }),
+    databaseBusy: new Counter({ name: 'nexa_database_busy_total', help: 'Requests answered 503 database_busy: every pool connection busy for longer than the connection timeout', registers }),
     databaseUnavailable: new Counter({ name: 'nexa_database_unavailable_total', help: 'Operations that found PostgreSQL unreachable, by where', labelNames: ['where'], registers }),
   }
 }

@@ -8,6 +8,12 @@ export const SSE_HEADERS: OutgoingHttpHeaders = {
   connection: 'keep-alive',
 }
 
+/**
+ * A reconnect delay between half and one and a half times `retryMs`: clients dropped together (a
+ * network blip, an instance stopping, an outage) come back spread out instead of all at once.
+ */
+export const jittered = (retryMs: number) => Math.round(retryMs * (0.5 + Math.random()))
+
 /** One open Server-Sent Events response. Writes are cheap and never wait: a client too slow to read is dropped. */
 export class SseStream {
   private closed = false
@@ -28,7 +34,7 @@ export class SseStream {
   open(headers: OutgoingHttpHeaders, retryMs: number): void {
     this.res.writeHead(200, { ...headers, ...SSE_HEADERS })
     this.res.socket?.setNoDelay(true)
-    this.write(`retry: ${retryMs}\n\n`)
+    this.write(`retry: ${jittered(retryMs)}\n\n`)
   }
 
   send(event: string, id: number, data: unknown): void {
@@ -39,10 +45,10 @@ export class SseStream {
     this.write(`: ${text}\n\n`)
   }
 
-  /** Ends the response; with `retryMs`, first tells the client when to reconnect. */
+  /** Ends the response; with `retryMs`, first tells the client when to reconnect (jittered). */
   end(retryMs?: number): void {
     if (this.closed) return
-    if (retryMs !== undefined) this.write(`retry: ${retryMs}\n\n`)
+    if (retryMs !== undefined) this.write(`retry: ${jittered(retryMs)}\n\n`)
     this.res.end()
     this.markClosed()
   }
@@ -102,8 +108,6 @@ export class SseRegistry {
   /** Shutdown: each client is told to come back after a jittered delay (so they do not all return at once), then closed. */
   closeAll(): void {
     clearInterval(this.heartbeat)
-    for (const stream of [...this.streams]) {
-      stream.end(Math.round(this.options.retryMs * (0.5 + Math.random())))
-    }
+    for (const stream of [...this.streams]) stream.end(this.options.retryMs)
   }
 }
