@@ -34,10 +34,10 @@ const jobEvents: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (request, reply) => {
     const checkedAt = Date.now()
-    let identity, job
+    let identity, record
     try {
-      identity = await app.authenticateStream(request, request.params.id)
-      job = await getJobRecord(pool, request.params.id)
+      // Independent, so read together; the job is shown only once the identity is known to own it (or be an admin).
+      [identity, record] = await Promise.all([app.authenticateStream(request, request.params.id), getJobRecord(pool, request.params.id)])
     } catch (err) {
       if (isDatabaseUnavailable(err)) app.metrics.databaseUnavailable.inc({ where: 'request' })
       else if (isDatabaseBusy(err)) app.metrics.databaseBusy.inc()
@@ -48,12 +48,14 @@ const jobEvents: FastifyPluginAsyncTypebox = async (app) => {
       app.streams.open(reply.raw, reply.getHeaders() as OutgoingHttpHeaders).end(app.config.sse.retryMs)
       return
     }
-    if (!job || (job.owner_id !== identity.id && identity.role !== 'ADMIN')) throw notFound('job')
+    if (!record || (record.owner_id !== identity.id && identity.role !== 'ADMIN')) throw notFound('job')
+    // What the stream needs of the job, and no more: it is kept for as long as the stream is open.
+    const job: FollowedJob = { id: record.id, kind: record.kind, status: record.status, partnumber: record.partnumber, attempt: record.attempt, channel: record.channel }
 
     reply.hijack()
     const stream = app.streams.open(reply.raw, reply.getHeaders() as OutgoingHttpHeaders)
     // Closed at once if the session ends (logout, refresh-token reuse, account disabled or demoted) while it is open.
-    stream.onClose(app.sessionRevocations.watch({ sessionId: identity.sessionId, userId: identity.id, ownerId: job.owner_id, close: () => stream.end() }, checkedAt))
+    stream.onClose(app.sessionRevocations.watch({ sessionId: identity.sessionId, userId: identity.id, ownerId: record.owner_id, close: () => stream.end() }, checkedAt))
     // Ids grow within the job for this client, across its reconnects.
     let nextId = Math.min(Number.parseInt(request.headers['last-event-id'] ?? '0', 10) || 0, MAX_EVENT_ID) + 1
     const send = (event: string, data: unknown) => stream.send(event, nextId++, data)
@@ -67,6 +69,7 @@ const jobEvents: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   type Send = (event: string, data: unknown) => void
+  type FollowedJob = Pick<JobRecord, 'id' | 'kind' | 'status' | 'partnumber' | 'attempt' | 'channel'>
 
   function sendEnd(send: Send, view: JobView) {
     const counts = view.counts ? { counts: view.counts } : {}
@@ -78,7 +81,7 @@ const jobEvents: FastifyPluginAsyncTypebox = async (app) => {
    * Listen first, read second: messages arriving while the snapshot is read are held, then
    * handled in order.
    */
-  async function openWithSnapshot(job: JobRecord, stream: SseStream, send: Send, channels: string[], onMessage: (m: AiMessage) => void, onSnapshot?: (s: JobView) => void): Promise<void> {
+  async function openWithSnapshot(job: FollowedJob, stream: SseStream, send: Send, channels: string[], onMessage: (m: AiMessage) => void, onSnapshot?: (s: JobView) => void): Promise<void> {
     const held: AiMessage[] = []
     let live = false
     if (!isTerminal(job.status)) {
@@ -97,7 +100,7 @@ const jobEvents: FastifyPluginAsyncTypebox = async (app) => {
     for (const message of held.splice(0)) onMessage(message)
   }
 
-  async function followSingle(job: JobRecord, stream: SseStream, send: Send) {
+  async function followSingle(job: FollowedJob, stream: SseStream, send: Send) {
     let ending = false
     // The final event is told from the database, which the listener has written by then.
     const sendFinal = async (fallback: { type: 'done'; fields: ClassificationFields } | { type: 'failed'; error: string }) => {
@@ -122,7 +125,7 @@ const jobEvents: FastifyPluginAsyncTypebox = async (app) => {
    * A batch: AI progress passes through; any other message means items (or the batch) may have
    * finished, so the stream sends what the database now holds that this client has not seen.
    */
-  async function followBatch(job: JobRecord, stream: SseStream, send: Send) {
+  async function followBatch(job: FollowedJob, stream: SseStream, send: Send) {
     let lastSent = 0
     let pass: Promise<void> | undefined
     let passAgain = false
