@@ -1,7 +1,8 @@
 import fp from 'fastify-plugin'
 import jwt from '@fastify/jwt'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { activeIdentity, type Identity } from '../../services/auth/accounts.js'
+import { activeSessions, type Identity } from '../../services/auth/accounts.js'
+import { BatchLoader } from '../../db/batch-loader.js'
 import { forbidden, tooManyRequests, unauthorized } from '../../http-errors.js'
 
 declare module 'fastify' {
@@ -100,12 +101,15 @@ export default fp(async (app) => {
   })
 
   // Every request checks that the session is still open and the user enabled: logout and
-  // disabling take effect at once, not when the access token expires. The per-user count (keyed
-  // by the verified token's user) goes to Redis meanwhile; it only speaks for an open session.
+  // disabling take effect at once, not when the access token expires. The checks of requests
+  // arriving together share one query. The per-user count (keyed by the verified token's user)
+  // goes to Redis meanwhile; it only speaks for an open session.
+  const sessions = new BatchLoader((ids: string[]) => activeSessions(app.pg.pool, ids))
   async function identityFrom(request: FastifyRequest, claims: TokenClaims | undefined): Promise<Identity> {
     if (!claims) throw unauthorized('Missing, invalid or expired token')
     request.tokenSubject = claims.sub
-    const [identity, limit] = await Promise.all([activeIdentity(app.pg.pool, claims.sub, claims.sid), perUser(request)])
+    const [session, limit] = await Promise.all([sessions.load(claims.sid), perUser(request)])
+    const identity = session?.id === claims.sub ? session : undefined
     if (!identity) throw unauthorized('Session ended or account disabled')
     request.identity = identity
     if (!limit.isAllowed && limit.isExceeded) throw tooManyRequests(limit.ttlInSeconds, 'Too many requests for this account; slow down')

@@ -2,7 +2,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { OutgoingHttpHeaders } from 'node:http'
 import { errorResponses, IdParams } from '../../schemas/common.js'
-import { getJobRecord, getJobView, isTerminal, type JobRecord, type JobView } from '../../services/jobs/jobs-store.js'
+import { getJobRecords, getJobViews, isTerminal, type JobRecord, type JobView } from '../../services/jobs/jobs-store.js'
+import { BatchLoader } from '../../db/batch-loader.js'
 import { chunkChannels, itemsFinishedAfter } from '../../services/jobs/batch-store.js'
 import type { SseStream } from '../../services/sse/sse-stream.js'
 import { singleJobEvent } from '../../services/jobs/single-job-events.js'
@@ -20,6 +21,9 @@ const MAX_EVENT_ID = 2 ** 31
  */
 const jobEvents: FastifyPluginAsyncTypebox = async (app) => {
   const pool = app.pg.pool
+  // Streams opening together (a reconnect storm) read their jobs with one query per turn of the event loop.
+  const records = new BatchLoader((ids: string[]) => getJobRecords(pool, ids))
+  const views = new BatchLoader((ids: string[]) => getJobViews(pool, ids))
 
   app.get('/jobs/:id/events', {
     schema: {
@@ -37,7 +41,7 @@ const jobEvents: FastifyPluginAsyncTypebox = async (app) => {
     let identity, record
     try {
       // Independent, so read together; the job is shown only once the identity is known to own it (or be an admin).
-      [identity, record] = await Promise.all([app.authenticateStream(request, request.params.id), getJobRecord(pool, request.params.id)])
+      [identity, record] = await Promise.all([app.authenticateStream(request, request.params.id), records.load(request.params.id)])
     } catch (err) {
       if (isDatabaseUnavailable(err)) app.metrics.databaseUnavailable.inc({ where: 'request' })
       else if (isDatabaseBusy(err)) app.metrics.databaseBusy.inc()
@@ -87,7 +91,7 @@ const jobEvents: FastifyPluginAsyncTypebox = async (app) => {
     if (!isTerminal(job.status)) {
       for (const channel of channels) stream.onClose(app.hub.subscribe(channel, (m) => (live ? onMessage(m) : held.push(m))))
     }
-    const snapshot = await getJobView(pool, job.id)
+    const snapshot = await views.load(job.id)
     if (!stream.isOpen) return undefined
     if (!snapshot) return stream.end()
     send('snapshot', snapshot)
@@ -104,7 +108,7 @@ const jobEvents: FastifyPluginAsyncTypebox = async (app) => {
     let ending = false
     // The final event is told from the database, which the listener has written by then.
     const sendFinal = async (fallback: { type: 'done'; fields: ClassificationFields } | { type: 'failed'; error: string }) => {
-      const stored = await getJobView(pool, job.id).catch(() => undefined)
+      const stored = await views.load(job.id).catch(() => undefined)
       if (stored && isTerminal(stored.status)) sendEnd(send, stored)
       else if (fallback.type === 'failed') send('failed', { job_id: job.id, status: 'FAILED', error: fallback.error })
       else send('done', { job_id: job.id, status: 'DONE', result: liveResult(job.partnumber, fallback.fields) })
@@ -134,9 +138,9 @@ const jobEvents: FastifyPluginAsyncTypebox = async (app) => {
         send('item', { job_id: job.id, partnumber: item.partnumber, status: item.status, source: item.source, result: item.result, error: item.error })
         lastSent = item.finish_order ?? lastSent
       }
-      const current = await getJobRecord(pool, job.id)
+      const current = await records.load(job.id)
       if (current && isTerminal(current.status)) {
-        sendEnd(send, (await getJobView(pool, job.id))!)
+        sendEnd(send, (await views.load(job.id))!)
         stream.end()
       }
     }

@@ -155,13 +155,15 @@ export async function revokeSession(db: Queryable, sessionId: string, reason: 'l
   await db.query(`UPDATE sessions SET revoked_at = now(), revoked_reason = $2 WHERE id = $1 AND revoked_at IS NULL`, [sessionId, reason])
 }
 
-/** The identity behind an access token, or undefined if its session was revoked or the user disabled since. */
-export async function activeIdentity(db: Queryable, userId: string, sessionId: string): Promise<Identity | undefined> {
+/**
+ * The identities behind open sessions, by session id: a session revoked, or whose user was
+ * disabled since, is left out. The caller checks that the identity is the token's user.
+ */
+export async function activeSessions(db: Queryable, sessionIds: string[]): Promise<Map<string, Identity>> {
   const { rows } = await db.query(
-    `SELECT u.id, u.email, u.role FROM sessions s JOIN users u ON u.id = s.user_id
-      WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL AND NOT u.disabled`,
-    [sessionId, userId],
+    `SELECT s.id AS session_id, u.id, u.email, u.role FROM sessions s JOIN users u ON u.id = s.user_id
+      WHERE s.id = ANY($1::uuid[]) AND s.revoked_at IS NULL AND NOT u.disabled`,
+    [sessionIds],
   )
-  const row = rows[0]
-  return row ? { id: row.id, email: row.email, role: row.role, sessionId } : undefined
+  return new Map(rows.map((row) => [row.session_id, { id: row.id, email: row.email, role: row.role, sessionId: row.session_id }]))
 }

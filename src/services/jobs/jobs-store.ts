@@ -85,6 +85,12 @@ export async function getJobRecord(db: Queryable, id: string): Promise<JobRecord
   return rows[0]
 }
 
+/** Jobs by id, many in one query (see BatchLoader). */
+export async function getJobRecords(db: Queryable, ids: string[]): Promise<Map<string, JobRecord>> {
+  const { rows } = await db.query(`SELECT ${JOB_COLUMNS} FROM jobs j WHERE j.id = ANY($1::uuid[])`, [ids])
+  return new Map(rows.map((row: JobRecord) => [row.id, row]))
+}
+
 export async function findJobByChannel(db: Queryable, channel: string): Promise<JobRecord | undefined> {
   const { rows } = await db.query(`SELECT ${JOB_COLUMNS} FROM jobs j WHERE j.channel = $1`, [channel])
   return rows[0]
@@ -115,6 +121,13 @@ async function readJobView(db: Queryable, id: string, claim: boolean): Promise<J
     [id],
   )
   return rows[0] ? toJobView(rows[0], resultOf(rows[0])) : undefined
+}
+
+/** Jobs as clients see them, many in one query (see BatchLoader); a batch's items are read for each batch. */
+export async function getJobViews(db: Queryable, ids: string[]): Promise<Map<string, JobView>> {
+  const { rows } = await db.query(`SELECT ${JOB_COLUMNS}, ${RESULT_COLUMNS} FROM jobs j ${RESULT_JOINS} WHERE j.id = ANY($1::uuid[])`, [ids])
+  const views = await Promise.all(rows.map((row) => withBatchItems(db, toJobView(row, resultOf(row)))))
+  return new Map(views.map((view) => [view.id, view]))
 }
 
 /** A batch job's items and counts, added to its view (a single job's view is complete already). */
