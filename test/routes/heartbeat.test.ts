@@ -1,0 +1,35 @@
+import t0 from 'tap'
+import { startServices, startStack } from '../helpers/stack.js'
+import { openEventStream, type EventStreamClient } from '../helpers/sse.js'
+
+// The heartbeat reaches every open stream, however many there are (it pings them a slice at a
+// time, letting live messages through in between).
+
+const { test } = t0
+const STREAMS = 600
+const services = await startServices()
+const stack = await startStack(services, { env: { SSE_HEARTBEAT_INTERVAL: '300ms', RATE_LIMIT_MAX: '100000', RATE_LIMIT_USER_MAX: '100000' } })
+t0.teardown(async () => { await stack.close(); await services.stop() })
+const token = await stack.login()
+
+test(`every one of ${STREAMS} open streams gets its heartbeat, and live messages keep flowing`, async (t) => {
+  await stack.scenario('HEARTBEAT-1', { outcome: 'silent', silentAfter: 0 })
+  const job = (await stack.api('POST', '/classifications', { token, body: { partnumber: 'HEARTBEAT-1' } })).body
+  const streams: EventStreamClient[] = []
+  for (let i = 0; i < STREAMS; i += 50) {
+    streams.push(...await Promise.all(Array.from({ length: 50 }, () => openEventStream(`${stack.url}${job.events_url}`))))
+  }
+  t.teardown(() => { for (const s of streams) s.close() })
+  await Promise.all(streams.map((s) => s.next('snapshot')))
+  await new Promise((r) => setTimeout(r, 1_000))
+  const pinged = streams.filter((s) => s.received.comments.includes('ping')).length
+  t.equal(pinged, STREAMS, 'each stream heard ": ping" within a few intervals')
+
+  const { rows } = await stack.db.query('SELECT channel FROM jobs WHERE id = $1', [job.id])
+  const { Redis } = await import('ioredis')
+  const publisher = new Redis(services.redis.url)
+  t.teardown(() => publisher.quit())
+  await publisher.publish(rows[0].channel, JSON.stringify({ status: 'processing', progress: { current: 1, total: 5, message: 'step 1' } }))
+  const progress = await Promise.all(streams.map((s) => s.next('progress')))
+  t.ok(progress.every((e) => e.data.current === 1), 'a progress message reached every stream')
+})
