@@ -160,10 +160,11 @@ export async function revokeSession(db: Queryable, sessionId: string, reason: 'l
  * disabled since, is left out. The caller checks that the identity is the token's user.
  */
 export async function activeSessions(db: Queryable, sessionIds: string[]): Promise<Map<string, Identity>> {
-  const { rows } = await db.query(
-    `SELECT s.id AS session_id, u.id, u.email, u.role FROM sessions s JOIN users u ON u.id = s.user_id
-      WHERE s.id = ANY($1::uuid[]) AND s.revoked_at IS NULL AND NOT u.disabled`,
-    [sessionIds],
+  const { rows } = await db.query({
+    name: 'active-sessions',
+    text: `SELECT s.id AS session_id, u.id, u.email, u.role FROM sessions s JOIN users u ON u.id = s.user_id
+            WHERE s.id = ANY($1::uuid[]) AND s.revoked_at IS NULL AND NOT u.disabled`,
+  }, [sessionIds],
   )
   return new Map(rows.map((row) => [row.session_id, { id: row.id, email: row.email, role: row.role, sessionId: row.session_id }]))
 }

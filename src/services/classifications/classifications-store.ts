@@ -51,7 +51,7 @@ export function normalizePartnumber(code: string): string {
 }
 
 export async function findActiveClassification(db: Queryable, partnumber: string): Promise<ClassificationView | undefined> {
-  const { rows } = await db.query(`${CLASSIFICATION_SELECT} WHERE p.code = $1 AND c.status = 'ACTIVE'`, [partnumber])
+  const { rows } = await db.query({ name: 'active-classification', text: `${CLASSIFICATION_SELECT} WHERE p.code = $1 AND c.status = 'ACTIVE'` }, [partnumber])
   return rows[0] ? toClassificationView(rows[0]) : undefined
 }
 

@@ -50,7 +50,7 @@ export type FinalOutcome = { status: 'DONE'; fields: ClassificationFields } | { 
  */
 export async function finishJob(db: Queryable, job: JobAttempt, outcome: FinalOutcome, event: { hash: Buffer | null; payload: object }): Promise<boolean> {
   const { rows } = await db.query(
-    'SELECT finish_job($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) AS ended',
+    { name: 'finish-job', text: 'SELECT finish_job($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) AS ended' },
     [job.id, job.attempt, outcome.status, outcome.status === 'FAILED' ? outcome.error : null,
       ...classificationArguments(outcome.status === 'DONE' ? outcome.fields : null), event.payload, event.hash],
   )

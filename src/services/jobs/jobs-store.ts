@@ -87,12 +87,12 @@ export async function getJobRecord(db: Queryable, id: string): Promise<JobRecord
 
 /** Jobs by id, many in one query (see BatchLoader). */
 export async function getJobRecords(db: Queryable, ids: string[]): Promise<Map<string, JobRecord>> {
-  const { rows } = await db.query(`SELECT ${JOB_COLUMNS} FROM jobs j WHERE j.id = ANY($1::uuid[])`, [ids])
+  const { rows } = await db.query({ name: 'jobs-by-ids', text: `SELECT ${JOB_COLUMNS} FROM jobs j WHERE j.id = ANY($1::uuid[])` }, [ids])
   return new Map(rows.map((row: JobRecord) => [row.id, row]))
 }
 
 export async function findJobByChannel(db: Queryable, channel: string): Promise<JobRecord | undefined> {
-  const { rows } = await db.query(`SELECT ${JOB_COLUMNS} FROM jobs j WHERE j.channel = $1`, [channel])
+  const { rows } = await db.query({ name: 'job-by-channel', text: `SELECT ${JOB_COLUMNS} FROM jobs j WHERE j.channel = $1` }, [channel])
   return rows[0]
 }
 
@@ -116,16 +116,16 @@ async function readJobView(db: Queryable, id: string, claim: boolean): Promise<J
   const claimed = claim
     ? 'WITH claimed AS (UPDATE jobs SET result_published_at = now() WHERE id = $1 AND finished_at IS NOT NULL AND result_published_at IS NULL RETURNING id) '
     : ''
-  const { rows } = await db.query(
-    `${claimed}SELECT ${JOB_COLUMNS}, ${RESULT_COLUMNS} FROM jobs j ${claim ? 'JOIN claimed ON claimed.id = j.id' : ''} ${RESULT_JOINS} WHERE j.id = $1`,
-    [id],
-  )
+  const { rows } = await db.query({
+    name: claim ? 'claim-finished-job-view' : 'job-view',
+    text: `${claimed}SELECT ${JOB_COLUMNS}, ${RESULT_COLUMNS} FROM jobs j ${claim ? 'JOIN claimed ON claimed.id = j.id' : ''} ${RESULT_JOINS} WHERE j.id = $1`,
+  }, [id])
   return rows[0] ? toJobView(rows[0], resultOf(rows[0])) : undefined
 }
 
 /** Jobs as clients see them, many in one query (see BatchLoader); a batch's items are read for each batch. */
 export async function getJobViews(db: Queryable, ids: string[]): Promise<Map<string, JobView>> {
-  const { rows } = await db.query(`SELECT ${JOB_COLUMNS}, ${RESULT_COLUMNS} FROM jobs j ${RESULT_JOINS} WHERE j.id = ANY($1::uuid[])`, [ids])
+  const { rows } = await db.query({ name: 'job-views-by-ids', text: `SELECT ${JOB_COLUMNS}, ${RESULT_COLUMNS} FROM jobs j ${RESULT_JOINS} WHERE j.id = ANY($1::uuid[])` }, [ids])
   const views = await Promise.all(rows.map((row) => withBatchItems(db, toJobView(row, resultOf(row)))))
   return new Map(views.map((view) => [view.id, view]))
 }
@@ -163,8 +163,9 @@ export type NewJob = { ownerId: string; kind: JobKind; partnumber: string | null
 export async function insertJob(db: Queryable, job: NewJob, options: { maxActive?: number; doneEvent?: object } = {}): Promise<JobRecord | undefined> {
   // A single job answered from history is born done; a batch is finished by its caller.
   const done = job.source === 'HISTORY' && job.kind === 'SINGLE'
-  const { rows } = await db.query(
-    `WITH j AS (
+  const { rows } = await db.query({
+    name: 'insert-job',
+    text: `WITH j AS (
        INSERT INTO jobs (kind, owner_id, status, source, partnumber, input, channel, classification_id, finished_at, document_id)
        SELECT $1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $9 THEN now() END, $10
         WHERE CASE WHEN $11::int IS NULL THEN true ELSE job_slot_available($2, $11) END
@@ -173,7 +174,7 @@ export async function insertJob(db: Queryable, job: NewJob, options: { maxActive
        INSERT INTO job_events (job_id, attempt, type, payload, final)
        SELECT j.id, j.attempt, 'done', $12, true FROM j WHERE $12::jsonb IS NOT NULL)
      SELECT ${JOB_COLUMNS} FROM j`,
-    [job.kind, job.ownerId, done ? 'DONE' : 'QUEUED', job.source, job.partnumber, job.input, job.channel, job.classificationId ?? null, done,
+  }, [job.kind, job.ownerId, done ? 'DONE' : 'QUEUED', job.source, job.partnumber, job.input, job.channel, job.classificationId ?? null, done,
       job.documentId ?? null, options.maxActive ?? null, options.doneEvent ?? null],
   )
   return rows[0]
@@ -190,7 +191,7 @@ export async function claimJobSlot(db: Queryable, ownerId: string, maxActive: nu
 }
 
 export async function recordAiJobId(db: Queryable, id: string, attempt: number, aiJobId: string): Promise<void> {
-  await db.query('UPDATE jobs SET ai_job_id = $3, updated_at = now() WHERE id = $1 AND attempt = $2', [id, attempt, aiJobId])
+  await db.query({ name: 'record-ai-job-id', text: 'UPDATE jobs SET ai_job_id = $3, updated_at = now() WHERE id = $1 AND attempt = $2' }, [id, attempt, aiJobId])
 }
 
 /** Puts a failed job back in the queue on a fresh channel, as its next attempt. */

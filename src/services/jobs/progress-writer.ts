@@ -127,7 +127,7 @@ export class ProgressWriter {
     }
     let moved: Set<string>
     try {
-      const { rows } = await this.pool.query(BATCH_SQL, [
+      const { rows } = await this.pool.query({ name: 'record-progress-batch', text: BATCH_SQL }, [
         unique.map((i) => i.job.id), unique.map((i) => i.job.attempt), unique.map((i) => i.payload), unique.map((i) => i.hash),
         unique.map((i) => i.progress.current), unique.map((i) => i.progress.total), unique.map((i) => i.progress.message),
       ])
