@@ -22,8 +22,11 @@ interface Pending {
 }
 
 // One statement for many progress messages: each one stored once (the dedup index) if its job is
-// still live in that attempt, and each job's latest progress moved forward, never backward. Returns
-// the messages that moved their job, as recordProgress would have told one by one.
+// still live in that attempt, and each job's latest progress moved forward, never backward. Answers
+// the place in the batch (ord) of each message stored now, and each job moved: a message moved its
+// job, as recordProgress would have told one by one, when it was stored and its job moved. (Two
+// lists, not their join: PostgreSQL joins two CTEs' results by a nested loop, quadratic in the batch.)
+// Not a named statement: each batch is planned for its size (a generic plan would not be).
 const BATCH_SQL = `
 WITH input AS (
   SELECT t.job_id, t.attempt, t.payload, t.hash, t.cur, t.tot, t.msg, t.ord
@@ -39,11 +42,15 @@ event AS (
   ON CONFLICT (job_id, attempt, message_hash) DO NOTHING
   RETURNING job_id, attempt, message_hash
 ),
+stored AS (
+  SELECT i.job_id, i.attempt, i.cur, i.tot, i.msg, i.ord
+    FROM input i JOIN event e ON e.job_id = i.job_id AND e.attempt = i.attempt AND e.message_hash = i.hash
+),
 furthest AS (
   -- Applied one by one, the furthest message wins (the later one among equals).
-  SELECT DISTINCT ON (i.job_id, i.attempt) i.job_id, i.attempt, i.cur, i.tot, i.msg
-    FROM input i JOIN event e ON e.job_id = i.job_id AND e.attempt = i.attempt AND e.message_hash = i.hash
-   ORDER BY i.job_id, i.attempt, i.cur DESC, i.ord DESC
+  SELECT DISTINCT ON (s.job_id, s.attempt) s.job_id, s.attempt, s.cur, s.tot, s.msg
+    FROM stored s
+   ORDER BY s.job_id, s.attempt, s.cur DESC, s.ord DESC
 ),
 moved AS (
   UPDATE jobs j SET
@@ -56,7 +63,9 @@ moved AS (
    WHERE j.id = f.job_id AND j.attempt = f.attempt AND j.status IN ('QUEUED', 'RUNNING')
   RETURNING j.id, j.attempt
 )
-SELECT e.job_id, e.attempt, e.message_hash FROM event e JOIN moved m ON m.id = e.job_id AND m.attempt = e.attempt`
+SELECT s.ord::int AS stored, NULL::uuid AS job_id, NULL::int AS attempt FROM stored s
+UNION ALL
+SELECT NULL, m.id, m.attempt FROM moved m`
 
 const keyOf = (jobId: string, attempt: number, hash: Buffer) => `${jobId}|${attempt}|${hash.toString('base64')}`
 
@@ -125,13 +134,19 @@ export class ProgressWriter {
         unique.push(item)
       }
     }
-    let moved: Set<string>
+    let moved: (index: number) => boolean
     try {
-      const { rows } = await this.pool.query({ name: 'record-progress-batch', text: BATCH_SQL }, [
+      const { rows } = await this.pool.query(BATCH_SQL, [
         unique.map((i) => i.job.id), unique.map((i) => i.job.attempt), unique.map((i) => i.payload), unique.map((i) => i.hash),
         unique.map((i) => i.progress.current), unique.map((i) => i.progress.total), unique.map((i) => i.progress.message),
       ])
-      moved = new Set(rows.map((r: { job_id: string; attempt: number; message_hash: Buffer }) => keyOf(r.job_id, r.attempt, r.message_hash)))
+      const stored = new Set<number>()
+      const movedJobs = new Set<string>()
+      for (const row of rows as Array<{ stored: number | null; job_id: string | null; attempt: number | null }>) {
+        if (row.stored !== null) stored.add(row.stored - 1)
+        else movedJobs.add(`${row.job_id}|${row.attempt}`)
+      }
+      moved = (index) => stored.has(index) && movedJobs.has(`${unique[index]!.job.id}|${unique[index]!.job.attempt}`)
     } catch (err) {
       if (isDatabaseUnavailable(err) || isDatabaseBusy(err) || batch.length === 1) {
         for (const item of batch) item.reject(err)
@@ -142,7 +157,7 @@ export class ProgressWriter {
       }
       return
     }
-    for (const item of unique) item.resolve(moved.has(item.key))
+    for (const [index, item] of unique.entries()) item.resolve(moved(index))
     for (const item of repeats) item.resolve(false)
   }
 }
