@@ -23,34 +23,27 @@ interface Pending {
 
 // One statement for many progress messages: each one stored once (the dedup index) if its job is
 // still live in that attempt, and each job's latest progress moved forward, never backward. Answers
-// the place in the batch (ord) of each message stored now, and each job moved: a message moved its
-// job, as recordProgress would have told one by one, when it was stored and its job moved. (Two
-// lists, not their join: PostgreSQL joins two CTEs' results by a nested loop, quadratic in the batch.)
-// Not a named statement: each batch is planned for its size (a generic plan would not be).
+// each message stored now (by its hash) and each job moved: a message moved its job, as
+// recordProgress would have told one by one, when it was stored and its job moved. No join of two
+// CTEs' results (PostgreSQL joins those by nested loop, quadratic in the batch): what was stored
+// is read back from the INSERT itself, so the statement is linear in the batch for any plan, and
+// can be a named statement, planned once per connection.
 const BATCH_SQL = `
-WITH input AS (
-  SELECT t.job_id, t.attempt, t.payload, t.hash, t.cur, t.tot, t.msg, t.ord
-    FROM unnest($1::uuid[], $2::int[], $3::jsonb[], $4::bytea[], $5::int[], $6::int[], $7::text[])
-         WITH ORDINALITY AS t(job_id, attempt, payload, hash, cur, tot, msg, ord)
-),
-event AS (
+WITH event AS (
   INSERT INTO job_events (job_id, attempt, type, payload, message_hash)
-  SELECT i.job_id, i.attempt, 'progress', i.payload, i.hash
-    FROM input i
-   WHERE EXISTS (SELECT 1 FROM jobs j WHERE j.id = i.job_id AND j.attempt = i.attempt AND j.status IN ('QUEUED', 'RUNNING'))
-   ORDER BY i.ord
+  SELECT t.job_id, t.attempt, 'progress', t.payload, t.hash
+    FROM unnest($1::uuid[], $2::int[], $3::jsonb[], $4::bytea[]) WITH ORDINALITY AS t(job_id, attempt, payload, hash, ord)
+   WHERE EXISTS (SELECT 1 FROM jobs j WHERE j.id = t.job_id AND j.attempt = t.attempt AND j.status IN ('QUEUED', 'RUNNING'))
+   ORDER BY t.ord
   ON CONFLICT (job_id, attempt, message_hash) DO NOTHING
-  RETURNING job_id, attempt, message_hash
-),
-stored AS (
-  SELECT i.job_id, i.attempt, i.cur, i.tot, i.msg, i.ord
-    FROM input i JOIN event e ON e.job_id = i.job_id AND e.attempt = i.attempt AND e.message_hash = i.hash
+  RETURNING id, job_id, attempt, message_hash, (payload->'progress'->>'current')::int AS cur,
+            (payload->'progress'->>'total')::int AS tot, payload->'progress'->>'message' AS msg
 ),
 furthest AS (
-  -- Applied one by one, the furthest message wins (the later one among equals).
-  SELECT DISTINCT ON (s.job_id, s.attempt) s.job_id, s.attempt, s.cur, s.tot, s.msg
-    FROM stored s
-   ORDER BY s.job_id, s.attempt, s.cur DESC, s.ord DESC
+  -- Applied one by one, the furthest message wins (the later one among equals: ids grow in batch order).
+  SELECT DISTINCT ON (e.job_id, e.attempt) e.job_id, e.attempt, e.cur, e.tot, e.msg
+    FROM event e
+   ORDER BY e.job_id, e.attempt, e.cur DESC, e.id DESC
 ),
 moved AS (
   UPDATE jobs j SET
@@ -63,9 +56,9 @@ moved AS (
    WHERE j.id = f.job_id AND j.attempt = f.attempt AND j.status IN ('QUEUED', 'RUNNING')
   RETURNING j.id, j.attempt
 )
-SELECT s.ord::int AS stored, NULL::uuid AS job_id, NULL::int AS attempt FROM stored s
+SELECT e.job_id, e.attempt, e.message_hash FROM event e
 UNION ALL
-SELECT NULL, m.id, m.attempt FROM moved m`
+SELECT m.id, m.attempt, NULL FROM moved m`
 
 const keyOf = (jobId: string, attempt: number, hash: Buffer) => `${jobId}|${attempt}|${hash.toString('base64')}`
 
@@ -134,19 +127,19 @@ export class ProgressWriter {
         unique.push(item)
       }
     }
-    let moved: (index: number) => boolean
+    let moved: (item: Pending) => boolean
     try {
-      const { rows } = await this.pool.query(BATCH_SQL, [
-        unique.map((i) => i.job.id), unique.map((i) => i.job.attempt), unique.map((i) => i.payload), unique.map((i) => i.hash),
-        unique.map((i) => i.progress.current), unique.map((i) => i.progress.total), unique.map((i) => i.progress.message),
+      // The payload carries the progress the statement moves the job to (see BATCH_SQL).
+      const { rows } = await this.pool.query({ name: 'record-progress-batch', text: BATCH_SQL }, [
+        unique.map((i) => i.job.id), unique.map((i) => i.job.attempt), unique.map((i) => ({ ...i.payload, progress: i.progress })), unique.map((i) => i.hash),
       ])
-      const stored = new Set<number>()
+      const stored = new Set<string>()
       const movedJobs = new Set<string>()
-      for (const row of rows as Array<{ stored: number | null; job_id: string | null; attempt: number | null }>) {
-        if (row.stored !== null) stored.add(row.stored - 1)
+      for (const row of rows as Array<{ job_id: string; attempt: number; message_hash: Buffer | null }>) {
+        if (row.message_hash) stored.add(keyOf(row.job_id, row.attempt, row.message_hash))
         else movedJobs.add(`${row.job_id}|${row.attempt}`)
       }
-      moved = (index) => stored.has(index) && movedJobs.has(`${unique[index]!.job.id}|${unique[index]!.job.attempt}`)
+      moved = (item) => stored.has(item.key) && movedJobs.has(`${item.job.id}|${item.job.attempt}`)
     } catch (err) {
       if (isDatabaseUnavailable(err) || isDatabaseBusy(err) || batch.length === 1) {
         for (const item of batch) item.reject(err)
@@ -157,7 +150,7 @@ export class ProgressWriter {
       }
       return
     }
-    for (const [index, item] of unique.entries()) item.resolve(moved(index))
+    for (const item of unique) item.resolve(moved(item))
     for (const item of repeats) item.resolve(false)
   }
 }
