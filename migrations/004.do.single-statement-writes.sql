@@ -2,47 +2,28 @@
 -- than the work PostgreSQL does for it (benchmarks: bench/README.md). The rules are those the
 -- gateway applied statement by statement before; each function runs in its caller's transaction.
 
--- The sweeper's way to the few live jobs, keyed on a column no update changes. A progress message
--- updates its job's progress and last_activity_at; with no index on those columns, and room left
--- on each page, that update is a HOT update: no new entry in any of the table's indexes (thousands
--- of progress messages a second cost PostgreSQL a fraction of what they did).
+-- Live jobs of one owner, counted at every job start; also how the sweeper finds live jobs.
+CREATE INDEX jobs_owner_live_idx ON jobs (owner_id) WHERE status IN ('QUEUED', 'RUNNING');
+
+-- A progress message updates its job's progress and last_activity_at. With no index on those
+-- columns, and room left on each page, that update is a HOT update: no new entry in any of the
+-- table's indexes (thousands of progress messages a second cost PostgreSQL a fraction of what
+-- they did). The sweeper scans the few live jobs through jobs_owner_live_idx instead.
 DROP INDEX jobs_live_idx;
-CREATE INDEX jobs_live_idx ON jobs (owner_id) WHERE status IN ('QUEUED', 'RUNNING');
 ALTER TABLE jobs SET (fillfactor = 70);
 
--- How many live (QUEUED or RUNNING) jobs each user has, kept by triggers on every change of a job's
--- liveness, so that a job start reads one number instead of counting rows (a count that grows with
--- the jobs finished since the last vacuum, under the owner's lock).
-ALTER TABLE users ADD COLUMN live_jobs integer NOT NULL DEFAULT 0 CHECK (live_jobs >= 0);
-UPDATE users u SET live_jobs = (SELECT count(*) FROM jobs j WHERE j.owner_id = u.id AND j.status IN ('QUEUED', 'RUNNING'));
-
-CREATE FUNCTION count_live_jobs() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-  IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.status IN ('QUEUED', 'RUNNING') THEN
-    UPDATE users SET live_jobs = live_jobs - 1 WHERE id = OLD.owner_id;
-  END IF;
-  IF TG_OP IN ('UPDATE', 'INSERT') AND NEW.status IN ('QUEUED', 'RUNNING') THEN
-    UPDATE users SET live_jobs = live_jobs + 1 WHERE id = NEW.owner_id;
-  END IF;
-  RETURN NULL;
-END $$;
--- Only when liveness changes: progress updates (RUNNING to RUNNING) do not touch users.
-CREATE TRIGGER jobs_live_inserted AFTER INSERT ON jobs FOR EACH ROW
-  WHEN (NEW.status IN ('QUEUED', 'RUNNING')) EXECUTE FUNCTION count_live_jobs();
-CREATE TRIGGER jobs_live_deleted AFTER DELETE ON jobs FOR EACH ROW
-  WHEN (OLD.status IN ('QUEUED', 'RUNNING')) EXECUTE FUNCTION count_live_jobs();
-CREATE TRIGGER jobs_live_changed AFTER UPDATE OF status, owner_id ON jobs FOR EACH ROW
-  WHEN ((OLD.status IN ('QUEUED', 'RUNNING')) IS DISTINCT FROM (NEW.status IN ('QUEUED', 'RUNNING')) OR OLD.owner_id IS DISTINCT FROM NEW.owner_id)
-  EXECUTE FUNCTION count_live_jobs();
-
 -- Locks the owner's row until the end of the transaction (so concurrent starts of one owner are
--- checked one after another: a start waiting for the lock reads the count the previous one left),
--- then tells whether the owner has fewer than max_active live jobs.
+-- counted one after another), then tells whether the owner has fewer than max_active live jobs.
+-- VOLATILE: the count takes a fresh snapshot, taken after the lock, so it sees the jobs of the
+-- starts it waited for.
 CREATE FUNCTION job_slot_available(owner uuid, max_active integer) RETURNS boolean
-LANGUAGE sql VOLATILE AS $$
-  SELECT live_jobs < max_active FROM users WHERE id = owner FOR UPDATE
-$$;
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  PERFORM 1 FROM users WHERE id = owner FOR UPDATE;
+  RETURN (SELECT count(*) FROM (
+            SELECT 1 FROM jobs WHERE owner_id = owner AND status IN ('QUEUED', 'RUNNING') LIMIT max_active
+          ) AS live) < max_active;
+END $$;
 
 -- Stores a new accepted classification of a part number for a job, marking the one it supersedes
 -- as REPLACED; results for one part number are stored one after another (its row is locked).
