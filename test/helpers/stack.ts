@@ -67,7 +67,7 @@ export interface Stack {
   simulatorRequests(): Promise<Array<{ endpoint: string; body: any }>>
   /** Collects every message published on task_results from now on. */
   taskResults: Array<Record<string, any>>
-  api(method: string, path: string, options?: { token?: string; body?: unknown; headers?: Record<string, string> }): Promise<{ status: number; headers: Record<string, any>; body: any }>
+  api: ApiClient
   login(email?: string, password?: string): Promise<string>
   createUser(email: string, password?: string, role?: 'ADMIN' | 'USER'): Promise<{ id: string; token: string }>
   close(): Promise<void>
@@ -82,32 +82,98 @@ export interface StackOptions {
   simulatorUrl?: string
 }
 
-export async function startStack(services: Services, options: StackOptions = {}): Promise<Stack> {
-  const databaseUrl = options.databaseUrl ?? (await createDatabase(services.postgres.adminUrl))
-  const closers: Array<() => Promise<unknown>> = []
+/** A JSON request to the gateway as a client makes it, timed; the body parsed when it is JSON. */
+export type ApiClient = (method: string, path: string, options?: { token?: string; body?: unknown; headers?: Record<string, string>; timeoutMs?: number }) =>
+  Promise<{ status: number; headers: Record<string, any>; body: any; ms: number }>
 
-  let simulatorUrl = options.simulatorUrl
-  if (!simulatorUrl) {
-    const simulatorBus = await createRedisBus(services.redis.url, silentLog)
-    const simulator = await buildSimulator({ bus: simulatorBus, steps: options.simulator?.steps ?? 3, stepMs: options.simulator?.stepMs ?? 20 })
-    simulatorUrl = await simulator.listen({ host: '127.0.0.1', port: 0 })
-    closers.push(async () => { await simulator.close(); await simulatorBus.close() })
+export function apiClient(url: string): ApiClient {
+  return async (method, path, opts = {}) => {
+    const headers: Record<string, string> = { ...opts.headers }
+    if (opts.token) headers.authorization = `Bearer ${opts.token}`
+    if (opts.body !== undefined) headers['content-type'] = 'application/json'
+    const started = performance.now()
+    const response = await request(`${url}${path}`, {
+      method: method as any, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+      headersTimeout: opts.timeoutMs ?? 30_000, bodyTimeout: opts.timeoutMs ?? 30_000,
+    })
+    const text = await response.body.text()
+    const ms = performance.now() - started
+    let body: any = text
+    try { body = text ? JSON.parse(text) : null } catch { /* not JSON */ }
+    return { status: response.statusCode, headers: response.headers, body, ms }
   }
+}
 
-  const config = loadConfig({
+/** Signs in through the API; the access token. */
+export function loginWith(api: ApiClient) {
+  return async (email = ADMIN.email, password = ADMIN.password): Promise<string> => {
+    const res = await api('POST', '/auth/login', { body: { email, password } })
+    if (res.status !== 200) throw new Error(`login failed: ${res.status} ${JSON.stringify(res.body)}`)
+    return res.body.access_token as string
+  }
+}
+
+/** The contract simulator over real HTTP, publishing on real Redis. */
+export async function startSimulator(redisUrl: string, pacing: { steps?: number; stepMs?: number } = {}): Promise<{ url: string; close(): Promise<void> }> {
+  const bus = await createRedisBus(redisUrl, silentLog)
+  const simulator = await buildSimulator({ bus, steps: pacing.steps ?? 3, stepMs: pacing.stepMs ?? 20 })
+  const url = await simulator.listen({ host: '127.0.0.1', port: 0 })
+  return { url, close: async () => { await simulator.close(); await bus.close() } }
+}
+
+/** The simulator the options name (a second instance on the same AI server), or a new one closed with `closers`. */
+export async function simulatorFor(redisUrl: string, options: Pick<StackOptions, 'simulatorUrl' | 'simulator'>, closers: Array<() => Promise<unknown>>): Promise<string> {
+  if (options.simulatorUrl) return options.simulatorUrl
+  const simulator = await startSimulator(redisUrl, options.simulator)
+  closers.push(() => simulator.close())
+  return simulator.url
+}
+
+/** The simulator's test controls: per-part-number scenarios and the log of requests it got. */
+export function simulatorControls(simulatorUrl: string) {
+  return {
+    async scenario(partnumber: string, scenario: Record<string, unknown>): Promise<void> {
+      const res = await request(`${simulatorUrl}/_sim/scenarios/${encodeURIComponent(partnumber)}`, {
+        method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(scenario),
+      })
+      if (res.statusCode >= 300) throw new Error(`scenario refused: ${await res.body.text()}`)
+      await res.body.dump()
+    },
+    async simulatorRequests(): Promise<Array<{ endpoint: string; body: any }>> {
+      const res = await request(`${simulatorUrl}/_sim/requests`)
+      const body = (await res.body.json()) as any
+      return Array.isArray(body) ? body : body.requests
+    },
+  }
+}
+
+/** The environment of a gateway under test, on these services. */
+export function gatewayTestEnv(urls: { databaseUrl: string; redisUrl: string; simulatorUrl: string }): Record<string, string> {
+  return {
     NODE_ENV: 'test',
     HOST: '127.0.0.1',
     PORT: '0',
-    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
-    DATABASE_URL: databaseUrl,
-    REDIS_URL: services.redis.url,
-    AI_SERVER_URL: simulatorUrl,
+    DATABASE_URL: urls.databaseUrl,
+    REDIS_URL: urls.redisUrl,
+    AI_SERVER_URL: urls.simulatorUrl,
     AI_REQUEST_TIMEOUT: '2s',
     AI_RETRY_BASE_DELAY: '20ms',
     JWT_SECRET: 'test-secret-that-is-long-enough-for-hs256-0123456789',
     ADMIN_EMAIL: ADMIN.email,
     ADMIN_PASSWORD: ADMIN.password,
     SHUTDOWN_GRACE: '2s',
+  }
+}
+
+export async function startStack(services: Services, options: StackOptions = {}): Promise<Stack> {
+  const databaseUrl = options.databaseUrl ?? (await createDatabase(services.postgres.adminUrl))
+  const closers: Array<() => Promise<unknown>> = []
+
+  const simulatorUrl = await simulatorFor(services.redis.url, options, closers)
+
+  const config = loadConfig({
+    ...gatewayTestEnv({ databaseUrl, redisUrl: services.redis.url, simulatorUrl }),
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...options.env,
   })
   const { app, url } = await startGateway({ config })
@@ -120,38 +186,13 @@ export async function startStack(services: Services, options: StackOptions = {})
   const db = new pg.Pool({ connectionString: databaseUrl, max: 3 })
   db.on('error', () => {})
 
-  const api: Stack['api'] = async (method, path, opts = {}) => {
-    const headers: Record<string, string> = { ...opts.headers }
-    if (opts.token) headers.authorization = `Bearer ${opts.token}`
-    if (opts.body !== undefined) headers['content-type'] = 'application/json'
-    const response = await request(`${url}${path}`, { method: method as any, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body) })
-    const text = await response.body.text()
-    let body: any = text
-    try { body = text ? JSON.parse(text) : null } catch { /* not JSON */ }
-    return { status: response.statusCode, headers: response.headers, body }
-  }
-
-  const login = async (email = ADMIN.email, password = ADMIN.password) => {
-    const res = await api('POST', '/auth/login', { body: { email, password } })
-    if (res.status !== 200) throw new Error(`login failed: ${res.status} ${JSON.stringify(res.body)}`)
-    return res.body.access_token as string
-  }
+  const api = apiClient(url)
+  const login = loginWith(api)
 
   let adminToken: string | undefined
   const stack: Stack = {
-    url, app, databaseUrl, db, simulatorUrl: simulatorUrl!, taskResults, api, login,
-    async scenario(partnumber, scenario) {
-      const res = await request(`${simulatorUrl}/_sim/scenarios/${encodeURIComponent(partnumber)}`, {
-        method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(scenario),
-      })
-      if (res.statusCode >= 300) throw new Error(`scenario refused: ${await res.body.text()}`)
-      await res.body.dump()
-    },
-    async simulatorRequests() {
-      const res = await request(`${simulatorUrl}/_sim/requests`)
-      const body = (await res.body.json()) as any
-      return Array.isArray(body) ? body : body.requests
-    },
+    url, app, databaseUrl, db, simulatorUrl, taskResults, api, login,
+    ...simulatorControls(simulatorUrl),
     async createUser(email, password = 'user-password-123', role = 'USER') {
       adminToken ??= await login()
       const res = await api('POST', '/users', { token: adminToken, body: { email, password, role } })

@@ -1,10 +1,7 @@
 import pg from 'pg'
 import { Redis } from 'ioredis'
 import { request, type Dispatcher } from 'undici'
-import type { FastifyInstance } from 'fastify'
-import { createRedisBus } from '../../../src/services/bus/redis-bus.js'
-import { buildSimulator } from '../../../src/simulator/app.js'
-import { ADMIN, createDatabase, silentLog, startServices, type Services } from '../../helpers/stack.js'
+import { ADMIN, createDatabase, simulatorControls, startServices, startSimulator, type Services } from '../../helpers/stack.js'
 import { startGatewayProcess, type GatewayProcess } from '../../helpers/gateway-process.js'
 
 // What the client tests (browser, curl, nginx) run against: real gateway processes sharing one
@@ -30,9 +27,8 @@ export interface ClientStack {
 export async function startClientStack(options: { instances?: number; env?: Record<string, string>; simulator?: { steps?: number; stepMs?: number } } = {}): Promise<ClientStack> {
   const services = await startServices()
   const databaseUrl = await createDatabase(services.postgres.adminUrl)
-  const simulatorBus = await createRedisBus(services.redis.url, silentLog)
-  const simulator: FastifyInstance = await buildSimulator({ bus: simulatorBus, steps: options.simulator?.steps ?? 4, stepMs: options.simulator?.stepMs ?? 100 })
-  const simulatorUrl = await simulator.listen({ host: '127.0.0.1', port: 0 })
+  const simulator = await startSimulator(services.redis.url, { steps: options.simulator?.steps ?? 4, stepMs: options.simulator?.stepMs ?? 100 })
+  const simulatorUrl = simulator.url
 
   const gateways: GatewayProcess[] = []
   // One after the other: the first applies the migrations, the others find them applied.
@@ -51,13 +47,7 @@ export async function startClientStack(options: { instances?: number; env?: Reco
 
   return {
     services, databaseUrl, gateways, simulatorUrl, db, taskResults,
-    async scenario(partnumber, scenario) {
-      const res = await request(`${simulatorUrl}/_sim/scenarios/${encodeURIComponent(partnumber)}`, {
-        method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(scenario),
-      })
-      if (res.statusCode >= 300) throw new Error(`scenario refused: ${await res.body.text()}`)
-      await res.body.dump()
-    },
+    scenario: simulatorControls(simulatorUrl).scenario,
     async publish(jobId, message) {
       const { rows } = await db.query<{ channel: string }>('SELECT channel FROM jobs WHERE id = $1', [jobId])
       if (!rows[0]) throw new Error(`no job ${jobId}`)
@@ -71,7 +61,6 @@ export async function startClientStack(options: { instances?: number; env?: Reco
     async close() {
       await Promise.all(gateways.map((g) => g.stop()))
       await simulator.close()
-      await simulatorBus.close()
       publisher.disconnect()
       subscriber.disconnect()
       await db.end()

@@ -4,9 +4,7 @@ import { request } from 'undici'
 import type { FastifyInstance } from 'fastify'
 import { loadConfig } from '../../../src/config.js'
 import { startGateway } from '../../../src/start.js'
-import { createRedisBus } from '../../../src/services/bus/redis-bus.js'
-import { buildSimulator } from '../../../src/simulator/app.js'
-import { ADMIN, createDatabase, silentLog, type Services } from '../../helpers/stack.js'
+import { apiClient, createDatabase, gatewayTestEnv, loginWith, simulatorControls, simulatorFor, type ApiClient, type Services } from '../../helpers/stack.js'
 
 // An in-process gateway for fault tests: the real app on real PostgreSQL and Redis (those of
 // startServices, which the tests stop and start), the contract simulator over HTTP, every log line
@@ -25,7 +23,7 @@ export interface FaultStack {
   db: pg.Pool
   logs: LogLine[]
   taskResults: Array<Record<string, any>>
-  api(method: string, path: string, options?: { token?: string; body?: unknown; headers?: Record<string, string>; timeoutMs?: number }): Promise<{ status: number; headers: Record<string, any>; body: any; ms: number }>
+  api: ApiClient
   login(email?: string, password?: string): Promise<string>
   scenario(partnumber: string, scenario: Record<string, unknown>): Promise<void>
   simulatorRequests(): Promise<Array<{ endpoint: string; body: any }>>
@@ -48,27 +46,10 @@ export async function startFaultStack(services: Services, options: FaultStackOpt
   const databaseUrl = options.databaseUrl ?? (await createDatabase(services.postgres.adminUrl))
   const closers: Array<() => Promise<unknown>> = []
 
-  let simulatorUrl = options.simulatorUrl
-  if (!simulatorUrl) {
-    const simulatorBus = await createRedisBus(services.redis.url, silentLog)
-    const simulator = await buildSimulator({ bus: simulatorBus, steps: options.simulator?.steps ?? 3, stepMs: options.simulator?.stepMs ?? 20 })
-    simulatorUrl = await simulator.listen({ host: '127.0.0.1', port: 0 })
-    closers.push(async () => { await simulator.close(); await simulatorBus.close() })
-  }
+  const simulatorUrl = await simulatorFor(services.redis.url, options, closers)
 
   const config = loadConfig({
-    NODE_ENV: 'test',
-    HOST: '127.0.0.1',
-    PORT: '0',
-    DATABASE_URL: databaseUrl,
-    REDIS_URL: services.redis.url,
-    AI_SERVER_URL: simulatorUrl,
-    AI_REQUEST_TIMEOUT: '2s',
-    AI_RETRY_BASE_DELAY: '20ms',
-    JWT_SECRET: 'test-secret-that-is-long-enough-for-hs256-0123456789',
-    ADMIN_EMAIL: ADMIN.email,
-    ADMIN_PASSWORD: ADMIN.password,
-    SHUTDOWN_GRACE: '2s',
+    ...gatewayTestEnv({ databaseUrl, redisUrl: services.redis.url, simulatorUrl }),
     RATE_LIMIT_MAX: '1000000',
     RATE_LIMIT_USER_MAX: '1000000',
     ...options.env,
@@ -95,42 +76,11 @@ export async function startFaultStack(services: Services, options: FaultStackOpt
   const db = new pg.Pool({ connectionString: databaseUrl, max: 3 })
   db.on('error', () => {})
 
-  const api: FaultStack['api'] = async (method, path, opts = {}) => {
-    const headers: Record<string, string> = { ...opts.headers }
-    if (opts.token) headers.authorization = `Bearer ${opts.token}`
-    if (opts.body !== undefined) headers['content-type'] = 'application/json'
-    const started = performance.now()
-    const response = await request(`${url}${path}`, {
-      method: method as any, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-      headersTimeout: opts.timeoutMs ?? 30_000, bodyTimeout: opts.timeoutMs ?? 30_000,
-    })
-    const text = await response.body.text()
-    const ms = performance.now() - started
-    let body: any = text
-    try { body = text ? JSON.parse(text) : null } catch { /* not JSON */ }
-    return { status: response.statusCode, headers: response.headers, body, ms }
-  }
-
-  const login = async (email = ADMIN.email, password = ADMIN.password) => {
-    const res = await api('POST', '/auth/login', { body: { email, password } })
-    if (res.status !== 200) throw new Error(`login failed: ${res.status} ${JSON.stringify(res.body)}`)
-    return res.body.access_token as string
-  }
+  const api = apiClient(url)
 
   return {
-    url, app, databaseUrl, simulatorUrl: simulatorUrl!, db, logs, taskResults, api, login,
-    async scenario(partnumber, scenario) {
-      const res = await request(`${simulatorUrl}/_sim/scenarios/${encodeURIComponent(partnumber)}`, {
-        method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(scenario),
-      })
-      if (res.statusCode >= 300) throw new Error(`scenario refused: ${await res.body.text()}`)
-      await res.body.dump()
-    },
-    async simulatorRequests() {
-      const res = await request(`${simulatorUrl}/_sim/requests`)
-      const body = (await res.body.json()) as any
-      return Array.isArray(body) ? body : body.requests
-    },
+    url, app, databaseUrl, simulatorUrl, db, logs, taskResults, api, login: loginWith(api),
+    ...simulatorControls(simulatorUrl),
     async channelOf(jobId) {
       const { rows } = await db.query<{ channel: string }>('SELECT channel FROM jobs WHERE id = $1', [jobId])
       if (!rows[0]) throw new Error(`no job ${jobId}`)

@@ -1,10 +1,7 @@
 import pg from 'pg'
 import { Redis } from 'ioredis'
 import { request } from 'undici'
-import type { FastifyInstance } from 'fastify'
-import { createRedisBus } from '../../../src/services/bus/redis-bus.js'
-import { buildSimulator } from '../../../src/simulator/app.js'
-import { ADMIN, createDatabase, silentLog, startServices, type Services } from '../../helpers/stack.js'
+import { ADMIN, createDatabase, simulatorControls, startServices, startSimulator, type Services } from '../../helpers/stack.js'
 import { startGatewayProcess, type GatewayProcess, type GatewayProcessOptions } from '../../helpers/gateway-process.js'
 import { parseMetrics, type Metric } from './fault-stack.js'
 
@@ -39,9 +36,8 @@ export const PROCESS_ENV = {
 export async function startProcessStack(options: { simulator?: { steps?: number; stepMs?: number } } = {}): Promise<ProcessStack> {
   const services = await startServices()
   const databaseUrl = await createDatabase(services.postgres.adminUrl)
-  const simulatorBus = await createRedisBus(services.redis.url, silentLog)
-  const simulator: FastifyInstance = await buildSimulator({ bus: simulatorBus, steps: options.simulator?.steps ?? 3, stepMs: options.simulator?.stepMs ?? 100 })
-  const simulatorUrl = await simulator.listen({ host: '127.0.0.1', port: 0 })
+  const simulator = await startSimulator(services.redis.url, { steps: options.simulator?.steps ?? 3, stepMs: options.simulator?.stepMs ?? 100 })
+  const simulatorUrl = simulator.url
   const subscriber = new Redis(services.redis.url)
   const taskResults: Array<Record<string, any>> = []
   subscriber.on('message', (_channel, message) => taskResults.push(JSON.parse(message)))
@@ -80,13 +76,7 @@ export async function startProcessStack(options: { simulator?: { steps?: number;
         }
       }
     },
-    async scenario(partnumber, scenario) {
-      const res = await request(`${simulatorUrl}/_sim/scenarios/${encodeURIComponent(partnumber)}`, {
-        method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(scenario),
-      })
-      if (res.statusCode >= 300) throw new Error(`scenario refused: ${await res.body.text()}`)
-      await res.body.dump()
-    },
+    scenario: simulatorControls(simulatorUrl).scenario,
     async publish(jobId, message) {
       const { rows } = await db.query<{ channel: string }>('SELECT channel FROM jobs WHERE id = $1', [jobId])
       if (!rows[0]) throw new Error(`no job ${jobId}`)
@@ -104,7 +94,6 @@ export async function startProcessStack(options: { simulator?: { steps?: number;
     async close() {
       await Promise.all(gateways.map((g) => g.kill()))
       await simulator.close()
-      await simulatorBus.close()
       subscriber.disconnect()
       publisher.disconnect()
       await db.end()
