@@ -147,6 +147,15 @@ export function simulatorControls(simulatorUrl: string) {
   }
 }
 
+/** Every message published on task_results from now on, collected in order. */
+export async function listenToTaskResults(redisUrl: string): Promise<{ subscriber: Redis; taskResults: Array<Record<string, any>> }> {
+  const subscriber = new Redis(redisUrl)
+  const taskResults: Array<Record<string, any>> = []
+  subscriber.on('message', (_channel, message) => taskResults.push(JSON.parse(message)))
+  await subscriber.subscribe('task_results')
+  return { subscriber, taskResults }
+}
+
 /** The environment of a gateway under test, on these services. */
 export function gatewayTestEnv(urls: { databaseUrl: string; redisUrl: string; simulatorUrl: string }): Record<string, string> {
   return {
@@ -178,10 +187,7 @@ export async function startStack(services: Services, options: StackOptions = {})
   })
   const { app, url } = await startGateway({ config })
 
-  const subscriber = new Redis(services.redis.url)
-  const taskResults: Array<Record<string, any>> = []
-  subscriber.on('message', (_channel, message) => taskResults.push(JSON.parse(message)))
-  await subscriber.subscribe('task_results')
+  const { subscriber, taskResults } = await listenToTaskResults(services.redis.url)
 
   const db = new pg.Pool({ connectionString: databaseUrl, max: 3 })
   db.on('error', () => {})

@@ -112,17 +112,6 @@ function resultOf(row: Record<string, any>): ClassificationView | null {
   return toClassificationView(fields)
 }
 
-async function readJobView(db: Queryable, id: string, claim: boolean): Promise<JobView | undefined> {
-  const claimed = claim
-    ? 'WITH claimed AS (UPDATE jobs SET result_published_at = now() WHERE id = $1 AND finished_at IS NOT NULL AND result_published_at IS NULL RETURNING id) '
-    : ''
-  const { rows } = await db.query({
-    name: claim ? 'claim-finished-job-view' : 'job-view',
-    text: `${claimed}SELECT ${JOB_COLUMNS}, ${RESULT_COLUMNS} FROM jobs j ${claim ? 'JOIN claimed ON claimed.id = j.id' : ''} ${RESULT_JOINS} WHERE j.id = $1`,
-  }, [id])
-  return rows[0] ? toJobView(rows[0], resultOf(rows[0])) : undefined
-}
-
 /** Jobs as clients see them, many in one query (see BatchLoader); a batch's items are read for each batch. */
 export async function getJobViews(db: Queryable, ids: string[]): Promise<Map<string, JobView>> {
   const { rows } = await db.query({ name: 'job-views-by-ids', text: `SELECT ${JOB_COLUMNS}, ${RESULT_COLUMNS} FROM jobs j ${RESULT_JOINS} WHERE j.id = ANY($1::uuid[])` }, [ids])
@@ -141,16 +130,20 @@ export async function withBatchItems(db: Queryable, view: JobView): Promise<JobV
 
 /** A job with its result (and a batch's items), as clients see it; undefined when absent. */
 export async function getJobView(db: Queryable, id: string): Promise<JobView | undefined> {
-  const view = await readJobView(db, id, false)
-  return view && withBatchItems(db, view)
+  return (await getJobViews(db, [id])).get(id)
 }
 
 /**
  * A finished job whose task_results message nobody has claimed yet, claimed in the same statement
  * (result_published_at set); undefined when it is not finished or already claimed. Without a batch's items.
  */
-export function claimFinishedJob(db: Queryable, id: string): Promise<JobView | undefined> {
-  return readJobView(db, id, true)
+export async function claimFinishedJob(db: Queryable, id: string): Promise<JobView | undefined> {
+  const { rows } = await db.query({
+    name: 'claim-finished-job-view',
+    text: `WITH claimed AS (UPDATE jobs SET result_published_at = now() WHERE id = $1 AND finished_at IS NOT NULL AND result_published_at IS NULL RETURNING id)
+           SELECT ${JOB_COLUMNS}, ${RESULT_COLUMNS} FROM jobs j JOIN claimed ON claimed.id = j.id ${RESULT_JOINS} WHERE j.id = $1`,
+  }, [id])
+  return rows[0] ? toJobView(rows[0], resultOf(rows[0])) : undefined
 }
 
 export type NewJob = { ownerId: string; kind: JobKind; partnumber: string | null; input: JobInput; channel: string; source: 'AI' | 'HISTORY'; classificationId?: string; documentId?: string }

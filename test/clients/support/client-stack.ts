@@ -1,7 +1,7 @@
 import pg from 'pg'
 import { Redis } from 'ioredis'
 import { request, type Dispatcher } from 'undici'
-import { ADMIN, createDatabase, simulatorControls, startServices, startSimulator, type Services } from '../../helpers/stack.js'
+import { ADMIN, createDatabase, listenToTaskResults, simulatorControls, startServices, startSimulator, type Services } from '../../helpers/stack.js'
 import { startGatewayProcess, type GatewayProcess } from '../../helpers/gateway-process.js'
 
 // What the client tests (browser, curl, nginx) run against: real gateway processes sharing one
@@ -37,10 +37,7 @@ export async function startClientStack(options: { instances?: number; env?: Reco
   }
 
   const publisher = new Redis(services.redis.url)
-  const subscriber = new Redis(services.redis.url)
-  const taskResults: Array<Record<string, any>> = []
-  subscriber.on('message', (_channel, message) => taskResults.push(JSON.parse(message)))
-  await subscriber.subscribe('task_results')
+  const { subscriber, taskResults } = await listenToTaskResults(services.redis.url)
 
   const db = new pg.Pool({ connectionString: databaseUrl, max: 3 })
   db.on('error', () => {})

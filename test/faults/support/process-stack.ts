@@ -1,7 +1,7 @@
 import pg from 'pg'
 import { Redis } from 'ioredis'
 import { request } from 'undici'
-import { ADMIN, createDatabase, simulatorControls, startServices, startSimulator, type Services } from '../../helpers/stack.js'
+import { ADMIN, createDatabase, listenToTaskResults, simulatorControls, startServices, startSimulator, type Services } from '../../helpers/stack.js'
 import { startGatewayProcess, type GatewayProcess, type GatewayProcessOptions } from '../../helpers/gateway-process.js'
 import { parseMetrics, type Metric } from './fault-stack.js'
 
@@ -38,10 +38,7 @@ export async function startProcessStack(options: { simulator?: { steps?: number;
   const databaseUrl = await createDatabase(services.postgres.adminUrl)
   const simulator = await startSimulator(services.redis.url, { steps: options.simulator?.steps ?? 3, stepMs: options.simulator?.stepMs ?? 100 })
   const simulatorUrl = simulator.url
-  const subscriber = new Redis(services.redis.url)
-  const taskResults: Array<Record<string, any>> = []
-  subscriber.on('message', (_channel, message) => taskResults.push(JSON.parse(message)))
-  await subscriber.subscribe('task_results')
+  const { subscriber, taskResults } = await listenToTaskResults(services.redis.url)
   const publisher = new Redis(services.redis.url)
   const db = new pg.Pool({ connectionString: databaseUrl, max: 3 })
   db.on('error', () => {})
