@@ -44,63 +44,74 @@ async function state(job: JobAttempt) {
 test('many jobs in one statement: each message stored once and its job moved', async (t) => {
   const writer = new ProgressWriter({ pool })
   const jobs = await Promise.all(Array.from({ length: 50 }, () => newJob('QUEUED')))
-  const results = await Promise.all(jobs.map((job, i) => writer.record(job, message(i % 5).progress, message(i % 5).hash, message(i % 5).payload)))
-  t.ok(results.every(Boolean))
+  await Promise.all(jobs.map((job, i) => writer.record(job, message(i % 5).hash, message(i % 5).payload)))
   for (const [i, job] of jobs.entries()) t.same(await state(job), { status: 'RUNNING', progress_current: i % 5, progress_total: 5, progress_message: `step ${i % 5}`, events: 1 })
-  // The same messages again: stored already, nothing moves.
-  const again = await Promise.all(jobs.map((job, i) => writer.record(job, message(i % 5).progress, message(i % 5).hash, message(i % 5).payload)))
-  t.ok(again.every((r) => r === false))
-  t.equal((await state(jobs[0]!)).events, 1)
+  // The same messages again: stored already, nothing changes.
+  await Promise.all(jobs.map((job, i) => writer.record(job, message(i % 5).hash, message(i % 5).payload)))
+  for (const [i, job] of jobs.entries()) t.same(await state(job), { status: 'RUNNING', progress_current: i % 5, progress_total: 5, progress_message: `step ${i % 5}`, events: 1 })
 })
 
-test('answers as recordProgress does: repeats, ended jobs, other attempts, backward progress', async (t) => {
+test('writes as recordProgress does: repeats, ended jobs, other attempts, backward progress', async (t) => {
   const writer = new ProgressWriter({ pool })
   for (const write of ['one by one', 'batched'] as const) {
     const record = (job: JobAttempt, m: ReturnType<typeof message>) =>
-      write === 'batched' ? writer.record(job, m.progress, m.hash, m.payload) : recordProgress(pool, job, m.progress, m.hash, m.payload)
+      write === 'batched' ? writer.record(job, m.hash, m.payload) : recordProgress(pool, job, m.progress, m.hash, m.payload)
     const live = await newJob()
     const done = await newJob('DONE')
-    t.equal(await record(live, message(3)), true, `${write}: forward`)
-    t.equal(await record(live, message(2)), true, `${write}: backward is stored, the job keeps 3`)
-    t.equal((await state(live)).progress_current, 3)
-    t.equal(await record(live, message(3)), false, `${write}: a repeat`)
-    t.equal(await record({ id: live.id, attempt: 2 }, message(4)), false, `${write}: another attempt`)
-    t.equal(await record(done, message(1)), false, `${write}: an ended job`)
-    t.same(await state(live), { status: 'RUNNING', progress_current: 3, progress_total: 5, progress_message: 'step 3', events: 2 })
-    t.equal((await state(done)).events, 0)
+    await record(live, message(3))
+    t.same(await state(live), { status: 'RUNNING', progress_current: 3, progress_total: 5, progress_message: 'step 3', events: 1 }, `${write}: forward`)
+    await record(live, message(2, 'late'))
+    t.same(await state(live), { status: 'RUNNING', progress_current: 3, progress_total: 5, progress_message: 'step 3', events: 2 }, `${write}: backward is stored, the job keeps 3`)
+    await record(live, message(3))
+    t.equal((await state(live)).events, 2, `${write}: a repeat is not stored again`)
+    await record({ id: live.id, attempt: 2 }, message(4))
+    t.same(await state(live), { status: 'RUNNING', progress_current: 3, progress_total: 5, progress_message: 'step 3', events: 2 }, `${write}: another attempt changes nothing`)
+    await record(done, message(1))
+    t.same(await state(done), { status: 'DONE', progress_current: null, progress_total: null, progress_message: null, events: 0 }, `${write}: an ended job changes nothing`)
   }
 })
 
-test('one job twice in one batch: the furthest wins; the same message twice counts once', async (t) => {
+test('one job several times in one batch: the furthest wins (the later among equals); the same message twice is stored once', async (t) => {
   const writer = new ProgressWriter({ pool })
   const job = await newJob()
   const [a, b, c] = [message(3, 'three'), message(2, 'two'), message(3, 'three again')]
-  t.same(await Promise.all([writer.record(job, a.progress, a.hash, a.payload), writer.record(job, b.progress, b.hash, b.payload), writer.record(job, c.progress, c.hash, c.payload)]), [true, true, true])
+  await Promise.all([writer.record(job, a.hash, a.payload), writer.record(job, b.hash, b.payload), writer.record(job, c.hash, c.payload)])
   t.same(await state(job), { status: 'RUNNING', progress_current: 3, progress_total: 5, progress_message: 'three again', events: 3 })
   const other = await newJob()
   const d = message(1)
-  t.same(await Promise.all([writer.record(other, d.progress, d.hash, d.payload), writer.record(other, d.progress, d.hash, d.payload)]), [true, false])
-  t.equal((await state(other)).events, 1)
+  await Promise.all([writer.record(other, d.hash, d.payload), writer.record(other, d.hash, d.payload)])
+  t.same(await state(other), { status: 'RUNNING', progress_current: 1, progress_total: 5, progress_message: 'step 1', events: 1 })
 })
 
 test('a message PostgreSQL refuses fails alone; the rest of its batch is written', async (t) => {
   const writer = new ProgressWriter({ pool })
   const jobs = await Promise.all([newJob(), newJob(), newJob()])
   const bad = message(1, 'nul \u0000 inside')
-  const results = await Promise.allSettled(jobs.map((job, i) => (i === 1 ? writer.record(job, bad.progress, bad.hash, bad.payload) : writer.record(job, message(1).progress, message(1).hash, message(1).payload))))
-  t.equal(results[0]!.status, 'fulfilled')
-  t.equal(results[1]!.status, 'rejected')
-  t.equal(results[2]!.status, 'fulfilled')
+  const results = await Promise.allSettled(jobs.map((job, i) => (i === 1 ? writer.record(job, bad.hash, bad.payload) : writer.record(job, message(1).hash, message(1).payload))))
+  t.same(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled'])
   t.equal((await state(jobs[0]!)).events, 1)
   t.equal((await state(jobs[1]!)).events, 0)
+  t.equal((await state(jobs[2]!)).events, 1)
 })
 
 test('never more than maxConcurrent statements; everything handed over gets written', async (t) => {
   const writer = new ProgressWriter({ pool, maxBatch: 7, maxConcurrent: 2 })
   const jobs = await Promise.all(Array.from({ length: 40 }, () => newJob()))
   let most = 0
-  const all = jobs.map((job) => writer.record(job, message(1).progress, message(1).hash, message(1).payload).finally(() => { most = Math.max(most, writer.stats().running) }))
-  t.ok((await Promise.all(all)).every(Boolean))
+  await Promise.all(jobs.map((job) => writer.record(job, message(1).hash, message(1).payload).finally(() => { most = Math.max(most, writer.stats().running) })))
   t.ok(most <= 2)
   t.same(writer.stats(), { waiting: 0, running: 0 })
+  for (const job of jobs) t.same(await state(job), { status: 'RUNNING', progress_current: 1, progress_total: 5, progress_message: 'step 1', events: 1 })
+})
+
+test('messages handed over within the gathering time share one statement', async (t) => {
+  const writer = new ProgressWriter({ pool, gatherMs: 50 })
+  const jobs = await Promise.all(Array.from({ length: 3 }, () => newJob()))
+  const written = jobs.map((job, i) => new Promise<void>((resolve) => setTimeout(resolve, i * 10)).then(() => writer.record(job, message(2).hash, message(2).payload)))
+  await new Promise((r) => setTimeout(r, 30))
+  t.same(writer.stats(), { waiting: 3, running: 0 }, 'nothing written before the gathering time is over')
+  await Promise.all(written)
+  // now() is the statement's transaction time: one time for the three means one statement.
+  const { rows: [events] } = await pool.query(`SELECT count(*)::int AS n, count(DISTINCT created_at)::int AS statements FROM job_events WHERE job_id = ANY($1)`, [jobs.map((j) => j.id)])
+  t.same(events, { n: 3, statements: 1 })
 })

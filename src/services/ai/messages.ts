@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { hash as digest } from 'node:crypto'
 import { normalizeResult, type ResultOutcome } from './classification-result.js'
 import { storableText } from './storable-text.js'
 
@@ -51,7 +51,7 @@ export function parseAiMessage(raw: string): ParsedMessage {
   const m = value as Record<string, unknown>
   const jobId = optionalText(m.job_id)
   if (jobId === undefined) return { ok: false, reason: 'job_id is not a string' }
-  const hash = createHash('sha256').update(raw).digest()
+  const hash = digest('sha256', raw, 'buffer')
 
   switch (m.status) {
     case 'processing': {

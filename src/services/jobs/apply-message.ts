@@ -20,7 +20,7 @@ export async function applySingleMessage(pool: pg.Pool, progressWriter: Progress
   const event = singleJobEvent(message)
   switch (event.type) {
     case 'progress':
-      await progressWriter.record(job, event.progress, hash, { status: message.status, progress: event.progress, ai_job_id: message.jobId })
+      await progressWriter.record(job, hash, { status: message.status, progress: event.progress, ai_job_id: message.jobId })
       return NOTHING
     case 'ignored':
       log.warn({ jobId: job.id, reason: event.reason }, 'AI message ignored')

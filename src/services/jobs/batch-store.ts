@@ -61,11 +61,6 @@ export async function insertChunks(db: Queryable, jobId: string, attempt: number
   )
 }
 
-export async function findChunkByChannel(db: Queryable, channel: string): Promise<{ job_id: string; attempt: number; chunk: number } | undefined> {
-  const { rows } = await db.query('SELECT job_id, attempt, chunk FROM job_chunks WHERE channel = $1', [channel])
-  return rows[0]
-}
-
 export async function chunkChannels(db: Queryable, jobId: string, attempt: number): Promise<string[]> {
   const { rows } = await db.query('SELECT channel FROM job_chunks WHERE job_id = $1 AND attempt = $2 ORDER BY chunk', [jobId, attempt])
   return rows.map((r) => r.channel)

@@ -2,12 +2,12 @@ import type pg from 'pg'
 import type { FastifyBaseLogger } from 'fastify'
 import type { AiMessage, ParsedMessage } from '../ai/messages.js'
 import { isDatabaseBusy, isDatabaseUnavailable } from '../../db/errors.js'
-import { findJobByChannel, getJobRecord, isTerminal, type JobKind } from './jobs-store.js'
+import { findChannelJobs, isTerminal, type JobKind } from './jobs-store.js'
 import type { JobAttempt, JobEnd } from './job-outcomes.js'
 import type { Metrics } from '../metrics/metrics.js'
-import { findChunkByChannel } from './batch-store.js'
 import { applyBatchMessage, applySingleMessage } from './apply-message.js'
 import { ProgressWriter } from './progress-writer.js'
+import { BatchLoader } from '../../db/batch-loader.js'
 
 export interface JobListenerOptions {
   pool: pg.Pool
@@ -113,21 +113,21 @@ export function createJobListener(options: JobListenerOptions): JobListener {
     ended.set(channel, { jobId, hashes })
   }
 
+  // Messages on channels not seen before (jobs started by other instances, or before a restart)
+  // arriving together are looked up with one query.
+  const channelJobs = new BatchLoader((channels: string[]) => findChannelJobs(pool, channels))
+
   async function lookup(channel: string): Promise<ChannelOwner> {
-    const job = await findJobByChannel(pool, channel)
-    if (job) {
-      if (job.kind === 'BATCH') return { type: 'announcements', jobId: job.id }
-      if (isTerminal(job.status)) return { type: 'ended', jobId: job.id }
-      return { type: 'live', job: { id: job.id, attempt: job.attempt, kind: job.kind } }
+    const job = await channelJobs.load(channel)
+    if (!job) return { type: 'unknown' }
+    if (job.chunk) {
+      return !isTerminal(job.status) && job.attempt === job.chunk.attempt
+        ? { type: 'live', job: { id: job.id, attempt: job.attempt, kind: 'BATCH', chunk: job.chunk.number } }
+        : { type: 'ended', jobId: job.id }
     }
-    const chunk = await findChunkByChannel(pool, channel)
-    if (chunk) {
-      const batch = await getJobRecord(pool, chunk.job_id)
-      return batch && !isTerminal(batch.status) && batch.attempt === chunk.attempt
-        ? { type: 'live', job: { id: batch.id, attempt: batch.attempt, kind: 'BATCH', chunk: chunk.chunk } }
-        : { type: 'ended', jobId: chunk.job_id }
-    }
-    return { type: 'unknown' }
+    if (job.kind === 'BATCH') return { type: 'announcements', jobId: job.id }
+    if (isTerminal(job.status)) return { type: 'ended', jobId: job.id }
+    return { type: 'live', job: { id: job.id, attempt: job.attempt, kind: job.kind } }
   }
 
   /** Who owns the channel, from memory when known; `fresh` tells whether this call found out. */

@@ -22,8 +22,8 @@ export interface JobAttempt {
 }
 
 /** Stores a progress message once and moves the job's latest progress forward (never backward). */
-export async function recordProgress(db: Queryable, job: JobAttempt, progress: Progress, hash: Buffer, payload: object): Promise<boolean> {
-  const { rowCount } = await db.query(
+export async function recordProgress(db: Queryable, job: JobAttempt, progress: Progress, hash: Buffer, payload: object): Promise<void> {
+  await db.query(
     `WITH event AS (
        INSERT INTO job_events (job_id, attempt, type, payload, message_hash)
        SELECT $1, $2, 'progress', $3, $4
@@ -39,7 +39,6 @@ export async function recordProgress(db: Queryable, job: JobAttempt, progress: P
      WHERE id = $1 AND attempt = $2 AND status IN ('QUEUED', 'RUNNING') AND EXISTS (SELECT 1 FROM event)`,
     [job.id, job.attempt, payload, hash, progress.current, progress.total, progress.message],
   )
-  return rowCount === 1
 }
 
 export type FinalOutcome = { status: 'DONE'; fields: ClassificationFields } | { status: 'FAILED'; error: string }

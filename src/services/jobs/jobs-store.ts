@@ -91,9 +91,28 @@ export async function getJobRecords(db: Queryable, ids: string[]): Promise<Map<s
   return new Map(rows.map((row: JobRecord) => [row.id, row]))
 }
 
-export async function findJobByChannel(db: Queryable, channel: string): Promise<JobRecord | undefined> {
-  const { rows } = await db.query({ name: 'job-by-channel', text: `SELECT ${JOB_COLUMNS} FROM jobs j WHERE j.channel = $1` }, [channel])
-  return rows[0]
+/** The job a progress channel belongs to: a job's own channel, or one of a batch's chunks (with that chunk's attempt). */
+export interface ChannelJob {
+  id: string
+  kind: JobKind
+  status: JobStatus
+  attempt: number
+  chunk: { number: number; attempt: number } | null
+}
+
+/** The jobs of many channels in one query (see BatchLoader); a channel no job has is left out. */
+export async function findChannelJobs(db: Queryable, channels: string[]): Promise<Map<string, ChannelJob>> {
+  const { rows } = await db.query({
+    name: 'jobs-by-channels',
+    text: `SELECT j.channel, j.id, j.kind, j.status, j.attempt, NULL::int AS chunk, NULL::int AS chunk_attempt
+             FROM jobs j WHERE j.channel = ANY($1::text[])
+           UNION ALL
+           SELECT c.channel, j.id, j.kind, j.status, j.attempt, c.chunk, c.attempt
+             FROM job_chunks c JOIN jobs j ON j.id = c.job_id WHERE c.channel = ANY($1::text[])`,
+  }, [channels])
+  return new Map(rows.map((r) => [r.channel, {
+    id: r.id, kind: r.kind, status: r.status, attempt: r.attempt, chunk: r.chunk === null ? null : { number: r.chunk, attempt: r.chunk_attempt },
+  }]))
 }
 
 // A job's result, read in the same query as the job (columns prefixed result_).

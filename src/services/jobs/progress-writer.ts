@@ -9,34 +9,50 @@ export interface ProgressWriterOptions {
   maxBatch?: number
   /** Statements in flight at once, so progress never takes more than this many pool connections (default 2). */
   maxConcurrent?: number
+  /**
+   * How long the first message waits for others to join its statement (default 10 ms). Nobody
+   * waits for a progress write to see progress (streams get it before it is written), so a few
+   * milliseconds buy far fewer, larger statements: less CPU in the gateway and in PostgreSQL.
+   */
+  gatherMs?: number
+}
+
+/** The stored event: the message as the AI server sent it; its `progress` is what the job moves to. */
+export interface ProgressPayload {
+  progress: Progress
+  [field: string]: unknown
 }
 
 interface Pending {
   job: JobAttempt
-  progress: Progress
   hash: Buffer
-  payload: object
-  key: string
-  resolve: (applied: boolean) => void
+  payload: ProgressPayload
+  resolve: () => void
   reject: (err: unknown) => void
 }
 
 // One statement for many progress messages: each one stored once (the dedup index) if its job is
-// still live in that attempt, and each job's latest progress moved forward, never backward. Answers
-// each message stored now (by its hash) and each job moved: a message moved its job, as
-// recordProgress would have told one by one, when it was stored and its job moved. No join of two
-// CTEs' results (PostgreSQL joins those by nested loop, quadratic in the batch): what was stored
-// is read back from the INSERT itself, so the statement is linear in the batch for any plan, and
-// can be a named statement, planned once per connection.
+// still live in that attempt, and each job's latest progress moved forward, never backward, as
+// recordProgress does message by message. The messages come as one JSON array of
+// [job id, attempt, hash in hex, payload], one parameter whatever their number (an array parameter
+// per column cost more to serialize than the statement took to run). No join of two CTEs' results
+// (PostgreSQL joins those by nested loop, quadratic in the batch): what was stored is read back
+// from the INSERT itself. Named, so it is planned once per connection.
 const BATCH_SQL = `
-WITH event AS (
+WITH message AS (
+  SELECT (m->>0)::uuid AS job_id, (m->>1)::int AS attempt, decode(m->>2, 'hex') AS hash, m->3 AS payload, ord
+    FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS t(m, ord)
+),
+event AS (
   INSERT INTO job_events (job_id, attempt, type, payload, message_hash)
-  SELECT t.job_id, t.attempt, 'progress', t.payload, t.hash
-    FROM unnest($1::uuid[], $2::int[], $3::jsonb[], $4::bytea[]) WITH ORDINALITY AS t(job_id, attempt, payload, hash, ord)
-   WHERE EXISTS (SELECT 1 FROM jobs j WHERE j.id = t.job_id AND j.attempt = t.attempt AND j.status IN ('QUEUED', 'RUNNING'))
-   ORDER BY t.ord
+  SELECT m.job_id, m.attempt, 'progress', m.payload, m.hash
+    FROM message m
+   -- A scalar subquery, so that it is always one primary-key lookup per message: as EXISTS,
+   -- PostgreSQL may hash every live job for each statement (10,000 of them: 6 of 9 ms for 50 messages).
+   WHERE (SELECT j.status FROM jobs j WHERE j.id = m.job_id AND j.attempt = m.attempt) IN ('QUEUED', 'RUNNING')
+   ORDER BY m.ord
   ON CONFLICT (job_id, attempt, message_hash) DO NOTHING
-  RETURNING id, job_id, attempt, message_hash, (payload->'progress'->>'current')::int AS cur,
+  RETURNING id, job_id, attempt, (payload->'progress'->>'current')::int AS cur,
             (payload->'progress'->>'total')::int AS tot, payload->'progress'->>'message' AS msg
 ),
 furthest AS (
@@ -44,51 +60,45 @@ furthest AS (
   SELECT DISTINCT ON (e.job_id, e.attempt) e.job_id, e.attempt, e.cur, e.tot, e.msg
     FROM event e
    ORDER BY e.job_id, e.attempt, e.cur DESC, e.id DESC
-),
-moved AS (
-  UPDATE jobs j SET
-    status = 'RUNNING',
-    progress_current = CASE WHEN j.progress_current IS NULL OR f.cur >= j.progress_current THEN f.cur ELSE j.progress_current END,
-    progress_total   = CASE WHEN j.progress_current IS NULL OR f.cur >= j.progress_current THEN f.tot ELSE j.progress_total END,
-    progress_message = CASE WHEN j.progress_current IS NULL OR f.cur >= j.progress_current THEN f.msg ELSE j.progress_message END,
-    last_activity_at = now(), updated_at = now()
-    FROM furthest f
-   WHERE j.id = f.job_id AND j.attempt = f.attempt AND j.status IN ('QUEUED', 'RUNNING')
-  RETURNING j.id, j.attempt
 )
-SELECT e.job_id, e.attempt, e.message_hash FROM event e
-UNION ALL
-SELECT m.id, m.attempt, NULL FROM moved m`
-
-const keyOf = (jobId: string, attempt: number, hash: Buffer) => `${jobId}|${attempt}|${hash.toString('base64')}`
+UPDATE jobs j SET
+  status = 'RUNNING',
+  progress_current = CASE WHEN j.progress_current IS NULL OR f.cur >= j.progress_current THEN f.cur ELSE j.progress_current END,
+  progress_total   = CASE WHEN j.progress_current IS NULL OR f.cur >= j.progress_current THEN f.tot ELSE j.progress_total END,
+  progress_message = CASE WHEN j.progress_current IS NULL OR f.cur >= j.progress_current THEN f.msg ELSE j.progress_message END,
+  last_activity_at = now(), updated_at = now()
+  FROM furthest f
+ WHERE j.id = f.job_id AND j.attempt = f.attempt AND j.status IN ('QUEUED', 'RUNNING')`
 
 /**
- * recordProgress for many messages at once. Messages handed over while a statement runs are
- * written together by the next one, so the database sees one statement per batch instead of one
- * per message, and the listener never holds more than `maxConcurrent` pool connections for
- * progress. Same results as recordProgress, message by message: a caller that awaits each message
- * of a channel before handing the next keeps that channel's order. If a batch fails for a reason
- * other than an unreachable database (one message PostgreSQL refuses), its messages are written
- * one by one, so one bad message fails alone.
+ * recordProgress for many messages at once. Messages handed over within `gatherMs` of each other,
+ * or while statements run, are written together, so the database sees one statement per batch
+ * instead of one per message, and the listener never holds more than `maxConcurrent` pool
+ * connections for progress. Writes as recordProgress does, message by message: a caller that awaits
+ * each message of a channel before handing the next keeps that channel's order. If a batch fails for
+ * a reason other than an unreachable or busy database (one message PostgreSQL refuses), its messages
+ * are written one by one, so one bad message fails alone.
  */
 export class ProgressWriter {
   private readonly pool: pg.Pool
   private readonly maxBatch: number
   private readonly maxConcurrent: number
+  private readonly gatherMs: number
   private pending: Pending[] = []
   private running = 0
-  private scheduled = false
+  private gathering: NodeJS.Timeout | undefined
 
   constructor(options: ProgressWriterOptions) {
     this.pool = options.pool
     this.maxBatch = options.maxBatch ?? 500
     this.maxConcurrent = options.maxConcurrent ?? 2
+    this.gatherMs = options.gatherMs ?? 10
   }
 
-  /** As recordProgress: true when this message moved its job (stored now, job still live in that attempt). */
-  record(job: JobAttempt, progress: Progress, hash: Buffer, payload: object): Promise<boolean> {
+  /** Resolves once the message is stored (or found stored already, or its job no longer live in that attempt). */
+  record(job: JobAttempt, hash: Buffer, payload: ProgressPayload): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.pending.push({ job, progress, hash, payload, key: keyOf(job.id, job.attempt, hash), resolve, reject })
+      this.pending.push({ job, hash, payload, resolve, reject })
       this.schedule()
     })
   }
@@ -98,59 +108,40 @@ export class ProgressWriter {
     return { waiting: this.pending.length, running: this.running }
   }
 
+  /** The first message to wait starts the gathering; messages that waited for a running statement go as soon as it ends. */
   private schedule() {
-    if (this.scheduled || this.running >= this.maxConcurrent) return
-    this.scheduled = true
-    // Everything handed over in this turn of the event loop goes in the same statement.
-    setImmediate(() => {
-      this.scheduled = false
-      while (this.running < this.maxConcurrent && this.pending.length > 0) {
-        const batch = this.pending.splice(0, this.maxBatch)
-        this.running++
-        void this.write(batch).finally(() => {
-          this.running--
-          if (this.pending.length > 0) this.schedule()
-        })
-      }
-    })
+    if (this.gathering || this.running >= this.maxConcurrent) return
+    this.gathering = setTimeout(() => {
+      this.gathering = undefined
+      this.flush()
+    }, this.gatherMs)
+  }
+
+  private flush() {
+    while (this.running < this.maxConcurrent && this.pending.length > 0) {
+      const batch = this.pending.splice(0, this.maxBatch)
+      this.running++
+      void this.write(batch).finally(() => {
+        this.running--
+        if (!this.gathering) this.flush()
+      })
+    }
   }
 
   private async write(batch: Pending[]): Promise<void> {
-    // The same message twice in one batch: the first is stored, the second finds it there.
-    const seen = new Set<string>()
-    const unique: Pending[] = []
-    const repeats: Pending[] = []
-    for (const item of batch) {
-      if (seen.has(item.key)) repeats.push(item)
-      else {
-        seen.add(item.key)
-        unique.push(item)
-      }
-    }
-    let moved: (item: Pending) => boolean
     try {
-      // The payload carries the progress the statement moves the job to (see BATCH_SQL).
-      const { rows } = await this.pool.query({ name: 'record-progress-batch', text: BATCH_SQL }, [
-        unique.map((i) => i.job.id), unique.map((i) => i.job.attempt), unique.map((i) => ({ ...i.payload, progress: i.progress })), unique.map((i) => i.hash),
-      ])
-      const stored = new Set<string>()
-      const movedJobs = new Set<string>()
-      for (const row of rows as Array<{ job_id: string; attempt: number; message_hash: Buffer | null }>) {
-        if (row.message_hash) stored.add(keyOf(row.job_id, row.attempt, row.message_hash))
-        else movedJobs.add(`${row.job_id}|${row.attempt}`)
-      }
-      moved = (item) => stored.has(item.key) && movedJobs.has(`${item.job.id}|${item.job.attempt}`)
+      const messages = batch.map((item) => [item.job.id, item.job.attempt, item.hash.toString('hex'), item.payload])
+      await this.pool.query({ name: 'record-progress-batch', text: BATCH_SQL }, [JSON.stringify(messages)])
     } catch (err) {
       if (isDatabaseUnavailable(err) || isDatabaseBusy(err) || batch.length === 1) {
         for (const item of batch) item.reject(err)
         return
       }
       for (const item of batch) {
-        await recordProgress(this.pool, item.job, item.progress, item.hash, item.payload).then(item.resolve, item.reject)
+        await recordProgress(this.pool, item.job, item.payload.progress, item.hash, item.payload).then(item.resolve, item.reject)
       }
       return
     }
-    for (const item of unique) item.resolve(moved(item))
-    for (const item of repeats) item.resolve(false)
+    for (const item of batch) item.resolve()
   }
 }
