@@ -130,14 +130,21 @@ export function createJobListener(options: JobListenerOptions): JobListener {
     return { type: 'live', job: { id: job.id, attempt: job.attempt, kind: job.kind } }
   }
 
+  /** Who owns the channel, if this instance knows already (no promise to wait for: most messages take this way). */
+  function known(channel: string): ChannelOwner | undefined {
+    const cached = live.get(channel)
+    if (cached) return { type: 'live', job: cached.job }
+    const gone = ended.get(channel)
+    if (gone) return { type: 'ended', jobId: gone.jobId }
+    const unknownSince = unknownChannels.get(channel)
+    if (unknownSince !== undefined && Date.now() - unknownSince < UNKNOWN_TTL_MS) return { type: 'unknown' }
+    return undefined
+  }
+
   /** Who owns the channel, from memory when known; `fresh` tells whether this call found out. */
   async function identify(channel: string): Promise<{ owner: ChannelOwner; fresh: boolean }> {
-    const cached = live.get(channel)
-    if (cached) return { owner: { type: 'live', job: cached.job }, fresh: false }
-    const gone = ended.get(channel)
-    if (gone) return { owner: { type: 'ended', jobId: gone.jobId }, fresh: false }
-    const unknownSince = unknownChannels.get(channel)
-    if (unknownSince !== undefined && Date.now() - unknownSince < UNKNOWN_TTL_MS) return { owner: { type: 'unknown' }, fresh: false }
+    const remembered = known(channel)
+    if (remembered) return { owner: remembered, fresh: false }
     const owner = await lookup(channel)
     if (owner.type === 'live') remember(channel, owner.job)
     else if (owner.type === 'ended') rememberEnded(channel, owner.jobId)
@@ -150,8 +157,13 @@ export function createJobListener(options: JobListenerOptions): JobListener {
 
   const hashKey = (hash: Buffer) => hash.toString('base64', 0, 16)
 
+  // One counter child per outcome, bound once (prom-client hashes the labels on every call otherwise).
+  const outcomeCounters = new Map<Outcome, { inc(): void }>()
   function count(outcome: Outcome) {
-    options.metrics?.aiMessages.inc({ outcome })
+    if (!options.metrics) return
+    let counter = outcomeCounters.get(outcome)
+    if (!counter) outcomeCounters.set(outcome, (counter = options.metrics.aiMessages.labels({ outcome })))
+    counter.inc()
   }
 
   /** Applies one message; returns what became of it (and whether it meant a write). */
@@ -168,7 +180,8 @@ export function createJobListener(options: JobListenerOptions): JobListener {
       log.warn({ channel, jobId, reason: parsed.reason }, 'invalid AI message; ignored')
       return 'invalid'
     }
-    const { owner, fresh } = await identify(channel)
+    const remembered = known(channel)
+    const { owner, fresh } = remembered ? { owner: remembered, fresh: false } : await identify(channel)
     const key = hashKey(parsed.hash)
     switch (owner.type) {
       case 'unknown':

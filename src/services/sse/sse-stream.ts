@@ -28,6 +28,8 @@ function compactHead(res: ServerResponse): void {
 /** One open Server-Sent Events response. Writes are cheap and never wait: a client too slow to read is dropped. */
 export class SseStream {
   private closed = false
+  /** Heartbeat ticks since this stream last had something written (see SseRegistry). */
+  quietTicks = 0
   private readonly closeListeners: Array<() => void> = []
 
   constructor(
@@ -72,6 +74,7 @@ export class SseStream {
 
   private write(chunk: string): void {
     if (this.closed) return
+    this.quietTicks = 0
     this.res.write(chunk)
     // The kernel buffer is full and ours keeps growing: this client does not read. Cut it loose
     // rather than hold memory for it without bound (EventSource reconnects and gets a snapshot).
@@ -91,14 +94,22 @@ export class SseStream {
 
 /** Streams pinged in one go before the heartbeat lets other work run. */
 const PING_SLICE = 256
+/** The heartbeat looks at the streams this many times per interval. */
+const TICKS_PER_INTERVAL = 4
 
-/** Every open stream of the process: one heartbeat timer for all of them, and a way to end them all. */
+/**
+ * Every open stream of the process: one heartbeat timer for all of them, and a way to end them all.
+ * Only a quiet stream gets the heartbeat: one that has had nothing written for a whole interval
+ * (so at most an interval and a quarter between two writes). A stream that carries live messages
+ * needs no ping to stay open, and pinging ten thousand busy streams at once costs their live
+ * messages a burst of socket writes to wait behind.
+ */
 export class SseRegistry {
   private readonly streams = new Set<SseStream>()
   private readonly heartbeat: NodeJS.Timeout
 
   constructor(private readonly options: { heartbeatMs: number; retryMs: number; maxBufferedBytes: number; onCountChange?: (open: number) => void; onSlowReader?: () => void }) {
-    this.heartbeat = setInterval(() => this.pingAll(), options.heartbeatMs)
+    this.heartbeat = setInterval(() => this.pingQuiet(), options.heartbeatMs / TICKS_PER_INTERVAL)
     this.heartbeat.unref()
   }
 
@@ -119,16 +130,17 @@ export class SseRegistry {
   }
 
   /**
-   * A heartbeat comment to every stream, a slice at a time: one loop over tens of thousands of
-   * streams would hold the event loop for a hundred milliseconds or more, and every live message
+   * A heartbeat comment to every quiet stream, a slice at a time: one loop over tens of thousands
+   * of streams would hold the event loop for a hundred milliseconds or more, and every live message
    * arriving meanwhile would wait that long.
    */
-  private pingAll(): void {
-    const everyone = [...this.streams]
+  private pingQuiet(): void {
+    const quiet: SseStream[] = []
+    for (const stream of this.streams) if (++stream.quietTicks >= TICKS_PER_INTERVAL) quiet.push(stream)
     const pingFrom = (start: number) => {
-      const end = Math.min(start + PING_SLICE, everyone.length)
-      for (let i = start; i < end; i++) everyone[i]!.comment('ping')
-      if (end < everyone.length) setImmediate(pingFrom, end)
+      const end = Math.min(start + PING_SLICE, quiet.length)
+      for (let i = start; i < end; i++) quiet[i]!.comment('ping')
+      if (end < quiet.length) setImmediate(pingFrom, end)
     }
     pingFrom(0)
   }
