@@ -96,7 +96,10 @@ export function apiClient(url: string): ApiClient {
       method: method as any, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
       headersTimeout: opts.timeoutMs ?? 30_000, bodyTimeout: opts.timeoutMs ?? 30_000,
     })
-    const text = await response.body.text()
+    // An event stream does not end by itself (and its heartbeats defeat bodyTimeout): a caller
+    // that gets one where it expected an answer sees its status, not a test that hangs.
+    const stream = String(response.headers['content-type'] ?? '').startsWith('text/event-stream')
+    const text = stream ? (response.body.destroy(), '') : await response.body.text()
     const ms = performance.now() - started
     let body: any = text
     try { body = text ? JSON.parse(text) : null } catch { /* not JSON */ }

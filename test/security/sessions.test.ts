@@ -87,7 +87,7 @@ test('a stream token opens its job\'s stream while valid, and nothing else', asy
     ['expired a second ago', signJwt({ ...claims, iat: nowSeconds() - 301, exp: nowSeconds() - 1 }, secret)],
     ['no expiry', signJwt({ sub: claims.sub, sid: claims.sid, typ: 'stream', job: job.id, iat: nowSeconds() }, secret)],
     ['no job claim', signJwt({ ...claims, job: undefined }, secret)],
-    ['job claim changed without the secret', `${token.split('.')[0]}.${Buffer.from(JSON.stringify({ ...claims, job: job.id.replace(/.$/, '0') })).toString('base64url')}.${token.split('.')[2]}`],
+    ['job claim changed without the secret', `${token.split('.')[0]}.${Buffer.from(JSON.stringify({ ...claims, job: job.id.replace(/.$/, (last) => (last === '0' ? '1' : '0')) })).toString('base64url')}.${token.split('.')[2]}`],
     ['an access token as stream token', tokens.access_token],
   ]
   for (const [why, forged] of refusals) {
