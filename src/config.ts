@@ -20,6 +20,7 @@ const EnvSchema = Type.Object({
   MIGRATE_ON_START: Flag(true),
 
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  REDIS_COMMAND_TIMEOUT: Duration('1s'),
 
   AI_SERVER_URL: Type.String({ pattern: '^https?://' }),
   AI_CONNECT_TIMEOUT: Duration('2s'),
@@ -78,6 +79,7 @@ export interface Config {
   databaseQueryTimeoutMs: number
   migrateOnStart: boolean
   redisUrl?: string
+  redisCommandTimeoutMs: number
   ai: { baseUrl: string; connectTimeoutMs: number; requestTimeoutMs: number; maxRetries: number; retryBaseDelayMs: number }
   auth: {
     jwtSecret: string
@@ -169,6 +171,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     databaseQueryTimeoutMs: parseDuration(env.DATABASE_QUERY_TIMEOUT),
     migrateOnStart: env.MIGRATE_ON_START,
     redisUrl: env.REDIS_URL,
+    redisCommandTimeoutMs: parseDuration(env.REDIS_COMMAND_TIMEOUT),
     ai: {
       baseUrl: env.AI_SERVER_URL.replace(/\/+$/, ''),
       connectTimeoutMs: parseDuration(env.AI_CONNECT_TIMEOUT),

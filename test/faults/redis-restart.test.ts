@@ -146,3 +146,37 @@ test('Redis down for longer than the job deadline: the job fails by its deadline
     + 'so it told this instance\'s open stream directly (`failed`, then the end); `task_results` went out once Redis was back.'
   row.figures = { 'stream told after the outage began': ms(toldAfter) }
 })
+
+test('Redis frozen (SIGSTOP): requests are still answered (rate limits skipped after REDIS_COMMAND_TIMEOUT), /ready says the bus is unavailable, all is well once Redis answers again', async (t) => {
+  const row = report.row(t, 'Redis frozen (SIGSTOP): its connections stay open, nothing is answered')
+  redis.freeze()
+  let frozen = true
+  t.teardown(() => { if (frozen) redis.thaw() })
+  const notReadyAfter = await waitFor(async () => (await stack.api('GET', '/ready')).status === 503, 10_000)
+  const ready = await stack.api('GET', '/ready')
+  t.same(ready.body, { status: 'not_ready', database: 'ok', bus: 'unavailable' }, '/ready says the bus is unavailable')
+  t.ok(ready.ms < 2_500, `/ready answered in ${Math.round(ready.ms)} ms, not held by the frozen Redis`)
+  const reads = [await stack.api('GET', '/jobs?limit=5', { token }), await stack.api('GET', '/auth/me', { token })]
+  t.same(reads.map((r) => r.status), [200, 200], 'authenticated reads are answered (each rate-limit count given up after the command timeout)')
+  const slowest = Math.max(...reads.map((r) => r.ms))
+  t.ok(slowest < 3_000, `the slowest took ${Math.round(slowest)} ms (REDIS_COMMAND_TIMEOUT 1 s per count)`)
+
+  redis.thaw()
+  frozen = false
+  const readyAfter = await waitFor(async () => (await stack.api('GET', '/ready')).status === 200, 10_000)
+  const fast = await stack.api('GET', '/jobs?limit=5', { token })
+  t.equal(fast.status, 200)
+  t.ok(fast.ms < 500, `once Redis answers, requests are fast again (${Math.round(fast.ms)} ms)`)
+  const job = await classify('REDIS-AFTER-FREEZE')
+  await waitFor(async () => (await jobRow(job.id)).status === 'DONE', 10_000)
+  t.pass('a job started after the freeze finishes and is stored')
+
+  row.happened = '`/ready` answered 503 `{bus: "unavailable"}` (its PING timed out) instead of hanging; authenticated requests were answered, each rate-limit count given up after `REDIS_COMMAND_TIMEOUT`; '
+    + 'once Redis answered again `/ready` was ready, requests were fast again and a new job finished and was stored.'
+  row.figures = {
+    'outage seen by /ready after': ms(notReadyAfter),
+    '/ready answer during the freeze': ms(ready.ms),
+    'slowest authenticated read during the freeze': ms(slowest),
+    'ready again after SIGCONT': ms(readyAfter),
+  }
+})

@@ -8,6 +8,10 @@ export interface RedisServerHandle {
   stop(): Promise<void>
   /** Start again on the same port after stop (an outage and its end). */
   start(): Promise<void>
+  /** SIGSTOP: the server keeps its connections and answers nothing (a hung or swapping Redis). */
+  freeze(): void
+  /** SIGCONT after freeze. */
+  thaw(): void
 }
 
 /** A real redis-server (Debian's package) on a free loopback port, without persistence. */
@@ -32,7 +36,7 @@ export async function startRedisServer(): Promise<RedisServerHandle> {
   }
   process.once('exit', () => child?.kill('SIGKILL'))
   await start()
-  return { url: `redis://127.0.0.1:${port}`, port, stop, start }
+  return { url: `redis://127.0.0.1:${port}`, port, stop, start, freeze: () => child?.kill('SIGSTOP'), thaw: () => child?.kill('SIGCONT') }
 }
 
 async function waitForPort(port: number, timeoutMs: number): Promise<void> {

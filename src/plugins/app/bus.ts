@@ -16,7 +16,7 @@ declare module 'fastify' {
 export default fp<{ bus?: MessageBus }>(async (app, opts) => {
   let bus = opts.bus
   if (!bus && app.config.redisUrl) {
-    const redisBus = await createRedisBus(app.config.redisUrl, app.log)
+    const redisBus = await createRedisBus(app.config.redisUrl, app.log, { commandTimeoutMs: app.config.redisCommandTimeoutMs })
     app.decorate('redis', redisBus.commands)
     bus = redisBus
   }

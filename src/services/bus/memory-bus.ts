@@ -23,6 +23,7 @@ export function createMemoryBus(): MessageBus {
       subscriptions.push({ prefix: pattern.slice(0, -1), handler })
     },
     isConnected: () => !closed,
+    responds: async () => !closed,
     onConnectionChange() {},
     async close() {
       closed = true

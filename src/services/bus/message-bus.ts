@@ -11,6 +11,8 @@ export interface MessageBus {
   listen(pattern: string, handler: BusMessageHandler): Promise<void>
   /** True while messages can flow; false during an outage of the transport. */
   isConnected(): boolean
+  /** Whether the transport answers now (a Redis that keeps its connections but stopped answering does not). */
+  responds(): Promise<boolean>
   /** Called with false when the transport goes down and true when it is back (and resubscribed). */
   onConnectionChange(listener: (connected: boolean) => void): void
   close(): Promise<void>

@@ -11,10 +11,15 @@ export interface RedisBus extends MessageBus {
  * one for commands and PUBLISH, one in subscriber mode. ioredis reconnects both and
  * subscribes again by itself after an outage.
  */
-export async function createRedisBus(url: string, log: { warn: (obj: object, msg: string) => void; info: (obj: object, msg: string) => void }): Promise<RedisBus> {
+export async function createRedisBus(url: string, log: { warn: (obj: object, msg: string) => void; info: (obj: object, msg: string) => void }, options: { commandTimeoutMs?: number } = {}): Promise<RedisBus> {
   const retryStrategy = (attempt: number) => Math.min(100 * 2 ** attempt, 2000)
-  // Commands fail fast during an outage instead of queueing without bound; callers retry what matters.
-  const commands = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy, connectionName: 'nexa-gateway' })
+  // Commands fail fast during an outage instead of queueing without bound, and fail after
+  // commandTimeout when Redis keeps the connection but stops answering (frozen, swapping): a
+  // request never waits longer than that for a rate-limit count. Callers retry what matters.
+  const commands = new Redis(url, {
+    lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy, connectionName: 'nexa-gateway',
+    commandTimeout: options.commandTimeoutMs ?? 1_000,
+  })
   const subscriber = new Redis(url, { lazyConnect: true, retryStrategy, connectionName: 'nexa-gateway-sub', autoResubscribe: true })
   const handlers: Array<{ pattern: string; handler: BusMessageHandler }> = []
   const connectionListeners: Array<(connected: boolean) => void> = []
@@ -56,6 +61,7 @@ export async function createRedisBus(url: string, log: { warn: (obj: object, msg
       setConnected(true)
     },
     isConnected: () => connected && commands.status === 'ready',
+    responds: () => commands.ping().then(() => true, () => false),
     onConnectionChange(listener) {
       connectionListeners.push(listener)
     },
