@@ -27,7 +27,7 @@ function countingLoader() {
   const loader = new BatchLoader(async (ids: string[]) => {
     batches.push(ids)
     return getJobRecords(pool, ids)
-  }, 25)
+  }, { maxBatch: 25 })
   return { loader, batches }
 }
 
@@ -66,4 +66,17 @@ test('a failed query fails every caller of its batch, and the next batch works',
   t.match((results[0] as PromiseRejectedResult).reason.message, /no_such_table/)
   fail = false
   t.equal((await loader.load(jobs[3].id))?.id, jobs[3].id)
+})
+
+test('with gatherMs, keys asked for within that time share the first one\'s query', async (t) => {
+  const batches: string[][] = []
+  const loader = new BatchLoader(async (ids: string[]) => {
+    batches.push(ids)
+    return getJobRecords(pool, ids)
+  }, { gatherMs: 40 })
+  const first = loader.load(jobs[5].id)
+  await new Promise((r) => setTimeout(r, 15))
+  const second = loader.load(jobs[6].id)
+  t.same((await Promise.all([first, second])).map((j) => j?.id), [jobs[5].id, jobs[6].id])
+  t.same(batches, [[jobs[5].id, jobs[6].id]], 'one query for both')
 })

@@ -114,8 +114,9 @@ export function createJobListener(options: JobListenerOptions): JobListener {
   }
 
   // Messages on channels not seen before (jobs started by other instances, or before a restart)
-  // arriving together are looked up with one query.
-  const channelJobs = new BatchLoader((channels: string[]) => findChannelJobs(pool, channels))
+  // arriving within a few milliseconds are looked up with one query: a burst of new channels
+  // (a restart under load) costs tens of queries a second instead of one per turn of the loop.
+  const channelJobs = new BatchLoader((channels: string[]) => findChannelJobs(pool, channels), { gatherMs: 10 })
 
   async function lookup(channel: string): Promise<ChannelOwner> {
     const job = await channelJobs.load(channel)
