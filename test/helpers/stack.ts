@@ -96,15 +96,30 @@ export function apiClient(url: string): ApiClient {
       method: method as any, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
       headersTimeout: opts.timeoutMs ?? 30_000, bodyTimeout: opts.timeoutMs ?? 30_000,
     })
-    // An event stream does not end by itself (and its heartbeats defeat bodyTimeout): a caller
-    // that gets one where it expected an answer sees its status, not a test that hangs.
+    // An open event stream does not end by itself (and its heartbeats defeat bodyTimeout): a
+    // caller that gets one where it expected an answer sees what came within 2 s, not a test that
+    // hangs. A stream that ends at once (a retry hint) is read whole.
     const stream = String(response.headers['content-type'] ?? '').startsWith('text/event-stream')
-    const text = stream ? (response.body.destroy(), '') : await response.body.text()
+    const text = stream ? await readFor(response.body, 2_000) : await response.body.text()
     const ms = performance.now() - started
     let body: any = text
     try { body = text ? JSON.parse(text) : null } catch { /* not JSON */ }
     return { status: response.statusCode, headers: response.headers, body, ms }
   }
+}
+
+/** What a response body delivers within `ms` (or until it ends). */
+async function readFor(body: AsyncIterable<Buffer> & { destroy(): void }, ms: number): Promise<string> {
+  let text = ''
+  const cutOff = setTimeout(() => body.destroy(), ms)
+  try {
+    for await (const chunk of body) text += chunk.toString()
+  } catch {
+    // cut off: the stream was still open
+  } finally {
+    clearTimeout(cutOff)
+  }
+  return text
 }
 
 /** Signs in through the API; the access token. */

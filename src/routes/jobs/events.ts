@@ -8,7 +8,7 @@ import { chunkChannels, itemsFinishedAfter } from '../../services/jobs/batch-sto
 import type { SseStream } from '../../services/sse/sse-stream.js'
 import { singleJobEvent } from '../../services/jobs/single-job-events.js'
 import { formatNcm, type ClassificationFields } from '../../services/ai/classification-result.js'
-import type { AiMessage } from '../../services/ai/messages.js'
+import type { AiMessage, Progress } from '../../services/ai/messages.js'
 import { notFound } from '../../http-errors.js'
 import { isDatabaseBusy, isDatabaseUnavailable } from '../../db/errors.js'
 
@@ -91,9 +91,10 @@ const jobEvents: FastifyPluginAsyncTypebox = async (app) => {
     if (!isTerminal(job.status)) {
       for (const channel of channels) stream.onClose(app.hub.subscribe(channel, (m) => (live ? onMessage(m) : held.push(m))))
     }
-    const snapshot = await views.load(job.id)
+    const stored = await views.load(job.id)
     if (!stream.isOpen) return undefined
-    if (!snapshot) return stream.end()
+    if (!stored) return stream.end()
+    const snapshot = job.kind === 'SINGLE' ? withLiveProgress(stored, job, app.jobListener.unwrittenProgress(job.channel)) : stored
     send('snapshot', snapshot)
     if (isTerminal(snapshot.status) || snapshot.attempt !== job.attempt) {
       sendEnd(send, snapshot)
@@ -162,6 +163,16 @@ const jobEvents: FastifyPluginAsyncTypebox = async (app) => {
       lastSent = Math.max(0, ...(snapshot.items ?? []).map((i) => i.finish_order ?? 0))
     })
   }
+}
+
+/**
+ * The stored job, with the progress this instance received and has not written yet when that is
+ * further: a client reconnecting right after an event must not see its progress go back.
+ */
+function withLiveProgress(view: JobView, job: { attempt: number }, live: Progress | undefined): JobView {
+  if (!live || isTerminal(view.status) || view.attempt !== job.attempt) return view
+  if (view.progress && view.progress.current > live.current) return view
+  return { ...view, status: 'RUNNING', progress: { current: live.current, total: live.total, message: live.message } }
 }
 
 /** A result as the AI server sent it, for the rare final event the database could not confirm. */

@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import type { FastifyBaseLogger } from 'fastify'
-import type { AiMessage, ParsedMessage } from '../ai/messages.js'
+import type { AiMessage, ParsedMessage, Progress } from '../ai/messages.js'
 import { isDatabaseBusy, isDatabaseUnavailable } from '../../db/errors.js'
 import { findChannelJobs, isTerminal, type JobKind } from './jobs-store.js'
 import type { JobAttempt, JobEnd } from './job-outcomes.js'
@@ -18,6 +18,11 @@ export interface JobListenerOptions {
   retryDelayMs?: (failures: number) => number
   /** Called when a write found PostgreSQL unreachable. */
   onDatabaseUnavailable?: () => void
+  /**
+   * Most messages held in memory (waiting to be written, e.g. while PostgreSQL is unreachable);
+   * beyond it, progress messages are not stored (streams still get them). Default 100,000.
+   */
+  maxQueuedMessages?: number
 }
 
 export interface LiveJob extends JobAttempt {
@@ -32,6 +37,11 @@ export interface JobListener {
    * message is written (or found to need no write), in arrival order.
    */
   handle(channel: string, parsed: ParsedMessage, afterApply?: () => void, from?: 'ai' | 'gateway'): void
+  /**
+   * The furthest progress received on a channel and not yet written: streams get progress before
+   * it is stored, so a snapshot read meanwhile would show a client less than it has already seen.
+   */
+  unwrittenProgress(channel: string): Progress | undefined
   /** Remembers a channel of a job this instance just started, sparing a lookup on its first message. */
   track(channel: string, job: LiveJob): void
   stats(): { queuedMessages: number; busyChannels: number; cachedJobs: number }
@@ -80,7 +90,7 @@ interface LiveChannel {
 }
 
 /** What became of one message; every message gets exactly one (counted in nexa_ai_messages_total). */
-type Outcome = 'applied' | 'invalid' | 'unmatched' | 'late' | 'duplicate' | 'out_of_order' | 'unusable_result' | 'announcement'
+type Outcome = 'applied' | 'invalid' | 'unmatched' | 'late' | 'duplicate' | 'out_of_order' | 'unusable_result' | 'announcement' | 'not_stored'
 
 /**
  * Applies AI messages to the database. Messages of one channel are applied one after another,
@@ -99,6 +109,10 @@ export function createJobListener(options: JobListenerOptions): JobListener {
   const unknownChannels = new Map<string, number>() // channel -> time it was found to have no job
   const queues = new Map<string, QueuedMessage[]>()
   let queuedMessages = 0
+  const maxQueued = options.maxQueuedMessages ?? 100_000
+  // Progress messages not stored since the listener reached maxQueued (0 when below it).
+  let notStored = 0
+  const unwritten = new Map<string, Progress>()
   let closed = false
   let idle: Array<() => void> = []
 
@@ -257,6 +271,11 @@ export function createJobListener(options: JobListenerOptions): JobListener {
       }
       queue.shift()
       queuedMessages--
+      if (parsed.ok && parsed.message.status === 'processing' && unwritten.get(channel) === parsed.message.progress) unwritten.delete(channel)
+      if (notStored > 0 && queuedMessages <= maxQueued / 2) {
+        log.info({ notStored }, 'the listener holds fewer messages again; progress is stored again')
+        notStored = 0
+      }
       afterApply?.()
     }
     queues.delete(channel)
@@ -270,7 +289,19 @@ export function createJobListener(options: JobListenerOptions): JobListener {
   return {
     handle(channel, parsed, afterApply, from = 'ai') {
       if (closed) return
+      // Memory is not unlimited: a long outage of PostgreSQL under load gives up the audit rows of
+      // progress first (the job's own progress follows its next message); results, failures and
+      // announcements are always kept.
+      if (queuedMessages >= maxQueued && parsed.ok && parsed.message.status === 'processing' && from === 'ai') {
+        if (notStored++ === 0) log.warn({ queuedMessages }, 'the listener holds its maximum of messages (PostgreSQL unreachable or too slow); progress messages are streamed but not stored until it catches up')
+        count('not_stored')
+        return
+      }
       queuedMessages++
+      if (parsed.ok && parsed.message.status === 'processing' && from === 'ai') {
+        const furthest = unwritten.get(channel)
+        if (!furthest || parsed.message.progress.current >= furthest.current) unwritten.set(channel, parsed.message.progress)
+      }
       const queue = queues.get(channel)
       const entry = { parsed, afterApply, receivedAt: performance.now(), fromGateway: from === 'gateway' }
       if (queue) {
@@ -281,6 +312,7 @@ export function createJobListener(options: JobListenerOptions): JobListener {
       queues.set(channel, fresh)
       void run(channel, fresh)
     },
+    unwrittenProgress: (channel) => unwritten.get(channel),
     track(channel, job) {
       unknownChannels.delete(channel)
       ended.delete(channel)

@@ -25,7 +25,7 @@ export function createMetrics() {
       name: 'nexa_ai_messages_total',
       help: 'Messages from the AI server once handled, by outcome: applied, invalid (not the contract), unmatched (no job owns the channel), '
         + 'late (the job had ended), duplicate, out_of_order (progress going back), unusable_result (a result that is not a usable object), '
-        + 'announcement (a gateway\'s own notice of a job it failed)',
+        + 'announcement (a gateway\'s own notice of a job it failed), not_stored (progress streamed but not stored: the listener held its maximum of messages)',
       labelNames: ['outcome'], registers,
     }),
     messageWriteSeconds: new Histogram({
