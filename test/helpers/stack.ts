@@ -13,6 +13,7 @@ import { freePort } from '../../src/services/free-port.js'
 import { createRedisBus } from '../../src/services/bus/redis-bus.js'
 import { buildSimulator } from '../../src/simulator/app.js'
 import { startRedisServer, type RedisServerHandle } from './redis-server.js'
+import { migrate } from '../../src/db/migrate.js'
 
 // Real services for a test file: one PostgreSQL and one Redis (or those of TEST_DATABASE_URL and
 // TEST_REDIS_URL), a fresh database per gateway stack, the contract simulator over real HTTP.
@@ -52,6 +53,16 @@ export async function createDatabase(adminUrl: string): Promise<string> {
   const url = new URL(adminUrl)
   url.pathname = `/${name}`
   return url.toString()
+}
+
+/** For tests of one store or service: real PostgreSQL, a fresh migrated database and a pool on it. */
+export async function startDatabasePool(max: number): Promise<{ pool: pg.Pool; close(): Promise<void> }> {
+  const services = await startServices()
+  const databaseUrl = await createDatabase(services.postgres.adminUrl)
+  await migrate(databaseUrl)
+  const pool = new pg.Pool({ connectionString: databaseUrl, max })
+  pool.on('error', () => {}) // idle connections cut when the server stops at the end
+  return { pool, close: async () => { await pool.end(); await services.stop() } }
 }
 
 export const ADMIN = { email: 'admin@nexa.test', password: 'admin-password-123' }

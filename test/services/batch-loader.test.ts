@@ -1,20 +1,14 @@
 import t0 from 'tap'
-import pg from 'pg'
 import { randomUUID } from 'node:crypto'
-import { startServices, createDatabase } from '../helpers/stack.js'
-import { migrate } from '../../src/db/migrate.js'
+import { startDatabasePool } from '../helpers/stack.js'
 import { BatchLoader } from '../../src/db/batch-loader.js'
 import { getJobRecords, type JobRecord } from '../../src/services/jobs/jobs-store.js'
 
 // Reads asked for together go to PostgreSQL as one query, and each caller gets its own row.
 
 const { test } = t0
-const services = await startServices()
-const databaseUrl = await createDatabase(services.postgres.adminUrl)
-await migrate(databaseUrl)
-const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 })
-pool.on('error', () => {})
-t0.teardown(async () => { await pool.end(); await services.stop() })
+const { pool, close } = await startDatabasePool(4)
+t0.teardown(close)
 const { rows: [owner] } = await pool.query(`INSERT INTO users (email, password_hash) VALUES ('loader@nexa.test', 'x') RETURNING id`)
 const { rows: jobs } = await pool.query(
   `INSERT INTO jobs (kind, owner_id, status, source, partnumber, input, channel)

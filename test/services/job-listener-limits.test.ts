@@ -1,8 +1,6 @@
 import t0 from 'tap'
-import pg from 'pg'
 import type { FastifyBaseLogger } from 'fastify'
-import { startServices, createDatabase } from '../helpers/stack.js'
-import { migrate } from '../../src/db/migrate.js'
+import { startDatabasePool } from '../helpers/stack.js'
 import { createJobListener } from '../../src/services/jobs/job-listener.js'
 import { parseAiMessage } from '../../src/services/ai/messages.js'
 import { createMetrics } from '../../src/services/metrics/metrics.js'
@@ -13,12 +11,8 @@ import { createMetrics } from '../../src/services/metrics/metrics.js'
 // What it holds unwritten is what an event stream's snapshot adds to the stored job.
 
 const { test } = t0
-const services = await startServices()
-const databaseUrl = await createDatabase(services.postgres.adminUrl)
-await migrate(databaseUrl)
-const pool = new pg.Pool({ connectionString: databaseUrl, max: 1 })
-pool.on('error', () => {})
-t0.teardown(async () => { await pool.end(); await services.stop() })
+const { pool, close } = await startDatabasePool(1)
+t0.teardown(close)
 
 const logs: Array<{ level: string; msg: string }> = []
 const log = Object.fromEntries(['trace', 'debug', 'info', 'warn', 'error', 'fatal'].map((level) => [level, (_obj: unknown, msg: string) => logs.push({ level, msg })]))

@@ -1,8 +1,6 @@
 import t0 from 'tap'
-import pg from 'pg'
 import { createHash } from 'node:crypto'
-import { startServices, createDatabase } from '../helpers/stack.js'
-import { migrate } from '../../src/db/migrate.js'
+import { startDatabasePool } from '../helpers/stack.js'
 import { recordProgress, type JobAttempt } from '../../src/services/jobs/job-outcomes.js'
 import { ProgressWriter } from '../../src/services/jobs/progress-writer.js'
 import type { Progress } from '../../src/services/ai/messages.js'
@@ -10,12 +8,8 @@ import type { Progress } from '../../src/services/ai/messages.js'
 // The batched progress writer must answer and write exactly as recordProgress does, message by message.
 
 const { test } = t0
-const services = await startServices()
-const databaseUrl = await createDatabase(services.postgres.adminUrl)
-await migrate(databaseUrl)
-const pool = new pg.Pool({ connectionString: databaseUrl, max: 6 })
-pool.on('error', () => {}) // idle connections cut when the server stops at the end
-t0.teardown(async () => { await pool.end(); await services.stop() })
+const { pool, close } = await startDatabasePool(6)
+t0.teardown(close)
 const { rows: [owner] } = await pool.query(`INSERT INTO users (email, password_hash) VALUES ('writer@nexa.test', 'x') RETURNING id`)
 
 let jobNumber = 0
