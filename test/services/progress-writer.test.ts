@@ -49,7 +49,7 @@ test('writes as recordProgress does: repeats, ended jobs, other attempts, backwa
   const writer = new ProgressWriter({ pool })
   for (const write of ['one by one', 'batched'] as const) {
     const record = (job: JobAttempt, m: ReturnType<typeof message>) =>
-      write === 'batched' ? writer.record(job, m.hash, m.payload) : recordProgress(pool, job, m.progress, m.hash, m.payload)
+      write === 'batched' ? writer.record(job, m.hash, m.payload) : recordProgress(pool, job, m.hash, m.payload)
     const live = await newJob()
     const done = await newJob('DONE')
     await record(live, message(3))

@@ -112,7 +112,6 @@ export function createJobListener(options: JobListenerOptions): JobListener {
   const maxQueued = options.maxQueuedMessages ?? 100_000
   // Progress messages not stored since the listener reached maxQueued (0 when below it).
   let notStored = 0
-  const unwritten = new Map<string, Progress>()
   let closed = false
   let idle: Array<() => void> = []
 
@@ -156,10 +155,8 @@ export function createJobListener(options: JobListenerOptions): JobListener {
     return undefined
   }
 
-  /** Who owns the channel, from memory when known; `fresh` tells whether this call found out. */
-  async function identify(channel: string): Promise<{ owner: ChannelOwner; fresh: boolean }> {
-    const remembered = known(channel)
-    if (remembered) return { owner: remembered, fresh: false }
+  /** Who owns a channel this instance does not know yet, asked of the database and remembered. */
+  async function findOut(channel: string): Promise<ChannelOwner> {
     const owner = await lookup(channel)
     if (owner.type === 'live') remember(channel, owner.job)
     else if (owner.type === 'ended') rememberEnded(channel, owner.jobId)
@@ -167,7 +164,7 @@ export function createJobListener(options: JobListenerOptions): JobListener {
       if (unknownChannels.size >= MAX_CACHED) unknownChannels.clear()
       unknownChannels.set(channel, Date.now())
     }
-    return { owner, fresh: true }
+    return owner
   }
 
   const hashKey = (hash: Buffer) => hash.toString('base64', 0, 16)
@@ -190,13 +187,13 @@ export function createJobListener(options: JobListenerOptions): JobListener {
     }
     if (!parsed.ok) {
       // Said with its job when the channel has one (a failed lookup, PostgreSQL down, does not hold it back).
-      const owner = await identify(channel).then((i) => i.owner, () => undefined)
+      const owner = known(channel) ?? await findOut(channel).catch(() => undefined)
       const jobId = owner && 'jobId' in owner ? owner.jobId : owner?.type === 'live' ? owner.job.id : undefined
       log.warn({ channel, jobId, reason: parsed.reason }, 'invalid AI message; ignored')
       return 'invalid'
     }
     const remembered = known(channel)
-    const { owner, fresh } = remembered ? { owner: remembered, fresh: false } : await identify(channel)
+    const { owner, fresh } = remembered ? { owner: remembered, fresh: false } : { owner: await findOut(channel), fresh: true }
     const key = hashKey(parsed.hash)
     switch (owner.type) {
       case 'unknown':
@@ -271,7 +268,6 @@ export function createJobListener(options: JobListenerOptions): JobListener {
       }
       queue.shift()
       queuedMessages--
-      if (parsed.ok && parsed.message.status === 'processing' && unwritten.get(channel) === parsed.message.progress) unwritten.delete(channel)
       if (notStored > 0 && queuedMessages <= maxQueued / 2) {
         log.info({ notStored }, 'the listener holds fewer messages again; progress is stored again')
         notStored = 0
@@ -298,10 +294,6 @@ export function createJobListener(options: JobListenerOptions): JobListener {
         return
       }
       queuedMessages++
-      if (parsed.ok && parsed.message.status === 'processing' && from === 'ai') {
-        const furthest = unwritten.get(channel)
-        if (!furthest || parsed.message.progress.current >= furthest.current) unwritten.set(channel, parsed.message.progress)
-      }
       const queue = queues.get(channel)
       const entry = { parsed, afterApply, receivedAt: performance.now(), fromGateway: from === 'gateway' }
       if (queue) {
@@ -312,7 +304,15 @@ export function createJobListener(options: JobListenerOptions): JobListener {
       queues.set(channel, fresh)
       void run(channel, fresh)
     },
-    unwrittenProgress: (channel) => unwritten.get(channel),
+    unwrittenProgress(channel) {
+      // A channel's queue holds its messages until they are written (the one being written first).
+      let furthest: Progress | undefined
+      for (const { parsed, fromGateway } of queues.get(channel) ?? []) {
+        if (fromGateway || !parsed.ok || parsed.message.status !== 'processing') continue
+        if (!furthest || parsed.message.progress.current >= furthest.current) furthest = parsed.message.progress
+      }
+      return furthest
+    },
     track(channel, job) {
       unknownChannels.delete(channel)
       ended.delete(channel)

@@ -21,8 +21,15 @@ export interface JobAttempt {
   attempt: number
 }
 
+/** A stored progress event: the message as the AI server sent it; its `progress` is what the job moves to. */
+export interface ProgressPayload {
+  progress: Progress
+  [field: string]: unknown
+}
+
 /** Stores a progress message once and moves the job's latest progress forward (never backward). */
-export async function recordProgress(db: Queryable, job: JobAttempt, progress: Progress, hash: Buffer, payload: object): Promise<void> {
+export async function recordProgress(db: Queryable, job: JobAttempt, hash: Buffer, payload: ProgressPayload): Promise<void> {
+  const { progress } = payload
   await db.query(
     `WITH event AS (
        INSERT INTO job_events (job_id, attempt, type, payload, message_hash)

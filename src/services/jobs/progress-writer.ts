@@ -1,7 +1,6 @@
 import type pg from 'pg'
-import type { Progress } from '../ai/messages.js'
 import { isDatabaseBusy, isDatabaseUnavailable } from '../../db/errors.js'
-import { recordProgress, type JobAttempt } from './job-outcomes.js'
+import { recordProgress, type JobAttempt, type ProgressPayload } from './job-outcomes.js'
 
 export interface ProgressWriterOptions {
   pool: pg.Pool
@@ -15,12 +14,6 @@ export interface ProgressWriterOptions {
    * milliseconds buy far fewer, larger statements: less CPU in the gateway and in PostgreSQL.
    */
   gatherMs?: number
-}
-
-/** The stored event: the message as the AI server sent it; its `progress` is what the job moves to. */
-export interface ProgressPayload {
-  progress: Progress
-  [field: string]: unknown
 }
 
 interface Pending {
@@ -138,7 +131,7 @@ export class ProgressWriter {
         return
       }
       for (const item of batch) {
-        await recordProgress(this.pool, item.job, item.payload.progress, item.hash, item.payload).then(item.resolve, item.reject)
+        await recordProgress(this.pool, item.job, item.hash, item.payload).then(item.resolve, item.reject)
       }
       return
     }
