@@ -1,7 +1,7 @@
 import t0 from 'tap'
 import { createHash } from 'node:crypto'
 import { startDatabasePool } from '../helpers/stack.js'
-import { recordProgress, type JobAttempt } from '../../src/services/jobs/job-outcomes.js'
+import { recordProgress, type JobAttempt, type ProgressPayload } from '../../src/services/jobs/job-outcomes.js'
 import { ProgressWriter } from '../../src/services/jobs/progress-writer.js'
 import type { Progress } from '../../src/services/ai/messages.js'
 
@@ -29,6 +29,11 @@ const message = (current: number, text = `step ${current}`) => {
   return { progress, hash: createHash('sha256').update(raw).digest(), payload: { status: 'processing', progress } }
 }
 
+/** One message through the writer, as a promise of its `written` callback. */
+function record(writer: ProgressWriter, job: JobAttempt, m: { hash: Buffer; payload: ProgressPayload }): Promise<void> {
+  return new Promise((resolve, reject) => writer.record(job, m.hash, m.payload, (err) => (err === undefined ? resolve() : reject(err))))
+}
+
 async function state(job: JobAttempt) {
   const { rows: [j] } = await pool.query('SELECT status, progress_current, progress_total, progress_message FROM jobs WHERE id = $1', [job.id])
   const { rows: [e] } = await pool.query(`SELECT count(*)::int AS n FROM job_events WHERE job_id = $1 AND type = 'progress'`, [job.id])
@@ -38,29 +43,29 @@ async function state(job: JobAttempt) {
 test('many jobs in one statement: each message stored once and its job moved', async (t) => {
   const writer = new ProgressWriter({ pool })
   const jobs = await Promise.all(Array.from({ length: 50 }, () => newJob('QUEUED')))
-  await Promise.all(jobs.map((job, i) => writer.record(job, message(i % 5).hash, message(i % 5).payload)))
+  await Promise.all(jobs.map((job, i) => record(writer, job, message(i % 5))))
   for (const [i, job] of jobs.entries()) t.same(await state(job), { status: 'RUNNING', progress_current: i % 5, progress_total: 5, progress_message: `step ${i % 5}`, events: 1 })
   // The same messages again: stored already, nothing changes.
-  await Promise.all(jobs.map((job, i) => writer.record(job, message(i % 5).hash, message(i % 5).payload)))
+  await Promise.all(jobs.map((job, i) => record(writer, job, message(i % 5))))
   for (const [i, job] of jobs.entries()) t.same(await state(job), { status: 'RUNNING', progress_current: i % 5, progress_total: 5, progress_message: `step ${i % 5}`, events: 1 })
 })
 
 test('writes as recordProgress does: repeats, ended jobs, other attempts, backward progress', async (t) => {
   const writer = new ProgressWriter({ pool })
   for (const write of ['one by one', 'batched'] as const) {
-    const record = (job: JobAttempt, m: ReturnType<typeof message>) =>
-      write === 'batched' ? writer.record(job, m.hash, m.payload) : recordProgress(pool, job, m.hash, m.payload)
+    const store = (job: JobAttempt, m: ReturnType<typeof message>) =>
+      write === 'batched' ? record(writer, job, m) : recordProgress(pool, job, m.hash, m.payload)
     const live = await newJob()
     const done = await newJob('DONE')
-    await record(live, message(3))
+    await store(live, message(3))
     t.same(await state(live), { status: 'RUNNING', progress_current: 3, progress_total: 5, progress_message: 'step 3', events: 1 }, `${write}: forward`)
-    await record(live, message(2, 'late'))
+    await store(live, message(2, 'late'))
     t.same(await state(live), { status: 'RUNNING', progress_current: 3, progress_total: 5, progress_message: 'step 3', events: 2 }, `${write}: backward is stored, the job keeps 3`)
-    await record(live, message(3))
+    await store(live, message(3))
     t.equal((await state(live)).events, 2, `${write}: a repeat is not stored again`)
-    await record({ id: live.id, attempt: 2 }, message(4))
+    await store({ id: live.id, attempt: 2 }, message(4))
     t.same(await state(live), { status: 'RUNNING', progress_current: 3, progress_total: 5, progress_message: 'step 3', events: 2 }, `${write}: another attempt changes nothing`)
-    await record(done, message(1))
+    await store(done, message(1))
     t.same(await state(done), { status: 'DONE', progress_current: null, progress_total: null, progress_message: null, events: 0 }, `${write}: an ended job changes nothing`)
   }
 })
@@ -69,11 +74,11 @@ test('one job several times in one batch: the furthest wins (the later among equ
   const writer = new ProgressWriter({ pool })
   const job = await newJob()
   const [a, b, c] = [message(3, 'three'), message(2, 'two'), message(3, 'three again')]
-  await Promise.all([writer.record(job, a.hash, a.payload), writer.record(job, b.hash, b.payload), writer.record(job, c.hash, c.payload)])
+  await Promise.all([record(writer, job, a), record(writer, job, b), record(writer, job, c)])
   t.same(await state(job), { status: 'RUNNING', progress_current: 3, progress_total: 5, progress_message: 'three again', events: 3 })
   const other = await newJob()
   const d = message(1)
-  await Promise.all([writer.record(other, d.hash, d.payload), writer.record(other, d.hash, d.payload)])
+  await Promise.all([record(writer, other, d), record(writer, other, d)])
   t.same(await state(other), { status: 'RUNNING', progress_current: 1, progress_total: 5, progress_message: 'step 1', events: 1 })
 })
 
@@ -81,7 +86,7 @@ test('a message PostgreSQL refuses fails alone; the rest of its batch is written
   const writer = new ProgressWriter({ pool })
   const jobs = await Promise.all([newJob(), newJob(), newJob()])
   const bad = message(1, 'nul \u0000 inside')
-  const results = await Promise.allSettled(jobs.map((job, i) => (i === 1 ? writer.record(job, bad.hash, bad.payload) : writer.record(job, message(1).hash, message(1).payload))))
+  const results = await Promise.allSettled(jobs.map((job, i) => (i === 1 ? record(writer, job, bad) : record(writer, job, message(1)))))
   t.same(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled'])
   t.equal((await state(jobs[0]!)).events, 1)
   t.equal((await state(jobs[1]!)).events, 0)
@@ -92,7 +97,7 @@ test('never more than maxConcurrent statements; everything handed over gets writ
   const writer = new ProgressWriter({ pool, maxBatch: 7, maxConcurrent: 2 })
   const jobs = await Promise.all(Array.from({ length: 40 }, () => newJob()))
   let most = 0
-  await Promise.all(jobs.map((job) => writer.record(job, message(1).hash, message(1).payload).finally(() => { most = Math.max(most, writer.stats().running) })))
+  await Promise.all(jobs.map((job) => record(writer, job, message(1)).finally(() => { most = Math.max(most, writer.stats().running) })))
   t.ok(most <= 2)
   t.same(writer.stats(), { waiting: 0, running: 0 })
   for (const job of jobs) t.same(await state(job), { status: 'RUNNING', progress_current: 1, progress_total: 5, progress_message: 'step 1', events: 1 })
@@ -101,7 +106,7 @@ test('never more than maxConcurrent statements; everything handed over gets writ
 test('messages handed over within the gathering time share one statement', async (t) => {
   const writer = new ProgressWriter({ pool, gatherMs: 50 })
   const jobs = await Promise.all(Array.from({ length: 3 }, () => newJob()))
-  const written = jobs.map((job, i) => new Promise<void>((resolve) => setTimeout(resolve, i * 10)).then(() => writer.record(job, message(2).hash, message(2).payload)))
+  const written = jobs.map((job, i) => new Promise<void>((resolve) => setTimeout(resolve, i * 10)).then(() => record(writer, job, message(2))))
   await new Promise((r) => setTimeout(r, 30))
   t.same(writer.stats(), { waiting: 3, running: 0 }, 'nothing written before the gathering time is over')
   await Promise.all(written)

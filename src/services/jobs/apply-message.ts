@@ -2,10 +2,9 @@ import type pg from 'pg'
 import type { FastifyBaseLogger } from 'fastify'
 import type { AiMessage } from '../ai/messages.js'
 import { finishJob, type JobAttempt, type JobEnd } from './job-outcomes.js'
-import type { ProgressWriter } from './progress-writer.js'
 import { closeChunk, finishItem, recordBatchActivity } from './batch-outcomes.js'
 import { pendingChunkItems } from './batch-store.js'
-import { singleJobEvent } from './single-job-events.js'
+import { singleJobEvent, type SingleJobEnd } from './single-job-events.js'
 import { normalizePartnumber } from '../classifications/classifications-store.js'
 
 /** What applying a message did: `channelEnded` when nothing more is expected on it; `finished` when this call ended the job. */
@@ -16,12 +15,10 @@ export interface Applied {
 
 const NOTHING: Applied = { channelEnded: false }
 
-export async function applySingleMessage(pool: pg.Pool, progressWriter: ProgressWriter, job: JobAttempt, message: AiMessage, hash: Buffer, log: FastifyBaseLogger): Promise<Applied> {
+/** A single job's message other than progress (which the listener hands to its ProgressWriter). */
+export async function applySingleMessage(pool: pg.Pool, job: JobAttempt, message: SingleJobEnd, hash: Buffer, log: FastifyBaseLogger): Promise<Applied> {
   const event = singleJobEvent(message)
   switch (event.type) {
-    case 'progress':
-      await progressWriter.record(job, hash, { status: message.status, progress: event.progress, ai_job_id: message.jobId })
-      return NOTHING
     case 'ignored':
       log.warn({ jobId: job.id, reason: event.reason }, 'AI message ignored')
       return NOTHING

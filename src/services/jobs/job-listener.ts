@@ -5,7 +5,7 @@ import { isDatabaseBusy, isDatabaseUnavailable } from '../../db/errors.js'
 import { findChannelJobs, isTerminal, type JobKind } from './jobs-store.js'
 import type { JobAttempt, JobEnd } from './job-outcomes.js'
 import type { Metrics } from '../metrics/metrics.js'
-import { applyBatchMessage, applySingleMessage } from './apply-message.js'
+import { applyBatchMessage, applySingleMessage, type Applied } from './apply-message.js'
 import { ProgressWriter } from './progress-writer.js'
 import { BatchLoader } from '../../db/batch-loader.js'
 
@@ -56,6 +56,10 @@ interface QueuedMessage {
   receivedAt: number
   /** An instance's sweeper announcing a job it failed: written already, nothing to apply. */
   fromGateway: boolean
+  /** Tries that found the database unreachable or busy so far. */
+  failures: number
+  /** Its channel was looked up for it (an unknown channel is said once, on that lookup). */
+  lookedUp: boolean
 }
 
 const MAX_CACHED = 50_000
@@ -84,6 +88,8 @@ type ChannelOwner =
 
 interface LiveChannel {
   job: LiveJob
+  /** The channel's owner as `known` answers it, made once. */
+  owner: ChannelOwner
   hashes: Set<string>
   /** The furthest progress seen (processing messages). */
   furthest: number
@@ -91,6 +97,13 @@ interface LiveChannel {
 
 /** What became of one message; every message gets exactly one (counted in nexa_ai_messages_total). */
 type Outcome = 'applied' | 'invalid' | 'unmatched' | 'late' | 'duplicate' | 'out_of_order' | 'unusable_result' | 'announcement' | 'not_stored'
+
+/** A message being applied: its outcome now, later, or (a progress write in flight) told by the write's callback. */
+const WRITING = Symbol('progress write in flight')
+type Applying = Outcome | typeof WRITING | Promise<Outcome | typeof WRITING>
+
+const UNKNOWN: ChannelOwner = { type: 'unknown' }
+const WRITTEN: Applied = { channelEnded: false }
 
 /**
  * Applies AI messages to the database. Messages of one channel are applied one after another,
@@ -105,7 +118,7 @@ export function createJobListener(options: JobListenerOptions): JobListener {
   const progressWriter = new ProgressWriter({ pool })
   const retryDelayMs = options.retryDelayMs ?? ((failures) => Math.min(250 * 2 ** failures, 5_000))
   const live = new Map<string, LiveChannel>()
-  const ended = new Map<string, { jobId: string; hashes: Set<string> }>()
+  const ended = new Map<string, { owner: ChannelOwner; hashes: Set<string> }>()
   const unknownChannels = new Map<string, number>() // channel -> time it was found to have no job
   const queues = new Map<string, QueuedMessage[]>()
   let queuedMessages = 0
@@ -117,13 +130,13 @@ export function createJobListener(options: JobListenerOptions): JobListener {
 
   function remember(channel: string, job: LiveJob) {
     if (live.size >= MAX_CACHED) live.delete(live.keys().next().value!)
-    live.set(channel, { job, hashes: new Set(), furthest: -1 })
+    live.set(channel, { job, owner: { type: 'live', job }, hashes: new Set(), furthest: -1 })
   }
 
   function rememberEnded(channel: string, jobId: string, hashes = new Set<string>()) {
     live.delete(channel)
     if (ended.size >= MAX_ENDED) ended.delete(ended.keys().next().value!)
-    ended.set(channel, { jobId, hashes })
+    ended.set(channel, { owner: { type: 'ended', jobId }, hashes })
   }
 
   // Messages on channels not seen before (jobs started by other instances, or before a restart)
@@ -133,7 +146,7 @@ export function createJobListener(options: JobListenerOptions): JobListener {
 
   async function lookup(channel: string): Promise<ChannelOwner> {
     const job = await channelJobs.load(channel)
-    if (!job) return { type: 'unknown' }
+    if (!job) return UNKNOWN
     if (job.chunk) {
       return !isTerminal(job.status) && job.attempt === job.chunk.attempt
         ? { type: 'live', job: { id: job.id, attempt: job.attempt, kind: 'BATCH', chunk: job.chunk.number } }
@@ -144,14 +157,12 @@ export function createJobListener(options: JobListenerOptions): JobListener {
     return { type: 'live', job: { id: job.id, attempt: job.attempt, kind: job.kind } }
   }
 
-  /** Who owns the channel, if this instance knows already (no promise to wait for: most messages take this way). */
+  /** Who owns the channel, if this instance knows already (most messages: no lookup, nothing allocated). */
   function known(channel: string): ChannelOwner | undefined {
-    const cached = live.get(channel)
-    if (cached) return { type: 'live', job: cached.job }
-    const gone = ended.get(channel)
-    if (gone) return { type: 'ended', jobId: gone.jobId }
+    const owner = live.get(channel)?.owner ?? ended.get(channel)?.owner
+    if (owner) return owner
     const unknownSince = unknownChannels.get(channel)
-    if (unknownSince !== undefined && Date.now() - unknownSince < UNKNOWN_TTL_MS) return { type: 'unknown' }
+    if (unknownSince !== undefined && Date.now() - unknownSince < UNKNOWN_TTL_MS) return UNKNOWN
     return undefined
   }
 
@@ -167,7 +178,8 @@ export function createJobListener(options: JobListenerOptions): JobListener {
     return owner
   }
 
-  const hashKey = (hash: Buffer) => hash.toString('base64', 0, 16)
+  // 16 of the hash's 32 bytes, as a one-byte string: the cheapest key a Set can hold for it.
+  const hashKey = (hash: Buffer) => hash.toString('latin1', 0, 16)
 
   // One counter child per outcome, bound once (prom-client hashes the labels on every call otherwise).
   const outcomeCounters = new Map<Outcome, { inc(): void }>()
@@ -178,27 +190,41 @@ export function createJobListener(options: JobListenerOptions): JobListener {
     counter.inc()
   }
 
-  /** Applies one message; returns what became of it (and whether it meant a write). */
-  async function apply(channel: string, parsed: ParsedMessage, fromGateway: boolean): Promise<Outcome> {
-    if (fromGateway) {
+  /** Applies a channel's first waiting message, once its owner is known (looked up when it is not). */
+  function apply(channel: string, queue: QueuedMessage[], entry: QueuedMessage): Applying {
+    if (entry.fromGateway) {
       const cached = live.get(channel)
       if (cached) rememberEnded(channel, cached.job.id, cached.hashes)
       return 'announcement'
     }
+    const { parsed } = entry
+    const owner = known(channel)
     if (!parsed.ok) {
-      // Said with its job when the channel has one (a failed lookup, PostgreSQL down, does not hold it back).
-      const owner = known(channel) ?? await findOut(channel).catch(() => undefined)
-      const jobId = owner && 'jobId' in owner ? owner.jobId : owner?.type === 'live' ? owner.job.id : undefined
-      log.warn({ channel, jobId, reason: parsed.reason }, 'invalid AI message; ignored')
-      return 'invalid'
+      // Said with its job when the channel has one; a failed lookup (PostgreSQL down) does not hold it back.
+      if (owner) return invalid(channel, parsed.reason, owner)
+      return findOut(channel).then((found) => invalid(channel, parsed.reason, found), () => invalid(channel, parsed.reason, undefined))
     }
-    const remembered = known(channel)
-    const { owner, fresh } = remembered ? { owner: remembered, fresh: false } : { owner: await findOut(channel), fresh: true }
+    if (owner) return applyTo(channel, queue, entry, parsed, owner)
+    entry.lookedUp = true
+    return findOut(channel).then((found) => applyTo(channel, queue, entry, parsed, found))
+  }
+
+  function invalid(channel: string, reason: string, owner: ChannelOwner | undefined): Outcome {
+    const jobId = owner?.type === 'live' ? owner.job.id : owner && 'jobId' in owner ? owner.jobId : undefined
+    log.warn({ channel, jobId, reason }, 'invalid AI message; ignored')
+    return 'invalid'
+  }
+
+  /**
+   * Applies a valid message to its channel's owner. Progress of a single job, nearly every
+   * message, takes no promise: the ProgressWriter's callback finishes it and moves the channel on.
+   */
+  function applyTo(channel: string, queue: QueuedMessage[], entry: QueuedMessage, parsed: Extract<ParsedMessage, { ok: true }>, owner: ChannelOwner): Applying {
     const key = hashKey(parsed.hash)
     switch (owner.type) {
       case 'unknown':
         // Logged once per channel (a stray publisher may send many), counted every time.
-        if (fresh) log.warn({ channel, status: parsed.message.status }, 'AI message on a channel that no job owns; ignored')
+        if (entry.lookedUp) log.warn({ channel, status: parsed.message.status }, 'AI message on a channel that no job owns; ignored')
         return 'unmatched'
       case 'announcements':
         return 'announcement'
@@ -210,7 +236,7 @@ export function createJobListener(options: JobListenerOptions): JobListener {
       case 'live':
         break
     }
-    const job = owner.job
+    const { job } = owner
     const state = live.get(channel)
     if (state?.hashes.has(key)) {
       log.warn({ channel, jobId: job.id, status: parsed.message.status }, 'repeated AI message; ignored')
@@ -218,9 +244,18 @@ export function createJobListener(options: JobListenerOptions): JobListener {
     }
     const message = withNamedPartnumber(parsed.message)
     const backwards = message.status === 'processing' && state !== undefined && message.progress.current < state.furthest
-    const applied = job.chunk === undefined
-      ? await applySingleMessage(pool, progressWriter, job, message, parsed.hash, log)
-      : await applyBatchMessage(pool, job, job.chunk, message, parsed.hash, log)
+    const done = (applied: Applied) => afterApplied(channel, job, state, key, message, applied, backwards)
+    if (job.chunk !== undefined) return applyBatchMessage(pool, job, job.chunk, message, parsed.hash, log).then(done)
+    if (message.status !== 'processing') return applySingleMessage(pool, job, message, parsed.hash, log).then(done)
+    progressWriter.record(job, parsed.hash, { status: message.status, progress: message.progress, ai_job_id: message.jobId }, (err) => {
+      if (err === undefined) settle(channel, queue, done(WRITTEN))
+      else failed(channel, queue, err)
+    })
+    return WRITING
+  }
+
+  /** What a live job's message came to, once written: the channel's state moved on, the job's end told. */
+  function afterApplied(channel: string, job: LiveJob, state: LiveChannel | undefined, key: string, message: AiMessage, applied: Applied, backwards: boolean): Outcome {
     if (state) {
       if (state.hashes.size >= MAX_HASHES_PER_CHANNEL) state.hashes.delete(state.hashes.values().next().value!)
       state.hashes.add(key)
@@ -228,7 +263,7 @@ export function createJobListener(options: JobListenerOptions): JobListener {
     }
     if (applied.channelEnded) rememberEnded(channel, job.id, state?.hashes)
     if (applied.finished) options.onJobFinished(applied.finished)
-    if (backwards) {
+    if (backwards && message.status === 'processing') {
       log.warn({ channel, jobId: job.id, current: message.progress.current, furthest: state!.furthest }, 'AI progress went backwards; stored, the job keeps its furthest progress')
       return 'out_of_order'
     }
@@ -240,39 +275,25 @@ export function createJobListener(options: JobListenerOptions): JobListener {
     return 'applied'
   }
 
-  async function run(channel: string, queue: QueuedMessage[]) {
+  /**
+   * Applies a channel's messages one after another, in arrival order: in one go while they need
+   * no write, and from the write's completion (`settle`, `failed`) when one does.
+   */
+  function advance(channel: string, queue: QueuedMessage[]): void {
     while (queue.length > 0 && !closed) {
-      const { parsed, afterApply, receivedAt, fromGateway } = queue[0]!
-      for (let failures = 0; ; failures++) {
-        try {
-          const outcome = await apply(channel, parsed, fromGateway)
-          count(outcome)
-          if (outcome === 'applied' || outcome === 'out_of_order' || outcome === 'unusable_result') {
-            options.metrics?.messageWriteSeconds.observe((performance.now() - receivedAt) / 1000)
-          }
-          break
-        } catch (err) {
-          const unavailable = isDatabaseUnavailable(err)
-          // A busy pool (overload) is retried as patiently as an outage, without calling it one.
-          if ((!unavailable && !isDatabaseBusy(err)) || closed) {
-            log.error({ err, channel }, 'could not apply AI message')
-            break
-          }
-          if (unavailable) options.onDatabaseUnavailable?.()
-          if (failures === 0 && unavailable) {
-            log.warn({ channel, err: (err as Error).message }, 'database unavailable; keeping the message and retrying')
-            options.metrics?.databaseUnavailable.inc({ where: 'listener' })
-          }
-          await new Promise((r) => setTimeout(r, retryDelayMs(failures)))
-        }
+      let applying: Applying
+      try {
+        applying = apply(channel, queue, queue[0]!)
+      } catch (err) {
+        return failed(channel, queue, err)
       }
-      queue.shift()
-      queuedMessages--
-      if (notStored > 0 && queuedMessages <= maxQueued / 2) {
-        log.info({ notStored }, 'the listener holds fewer messages again; progress is stored again')
-        notStored = 0
+      if (applying === WRITING) return
+      if (typeof applying === 'string') {
+        done(queue, applying)
+        continue
       }
-      afterApply?.()
+      applying.then((outcome) => (outcome === WRITING ? undefined : settle(channel, queue, outcome)), (err) => failed(channel, queue, err))
+      return
     }
     queues.delete(channel)
     if (queues.size === 0) {
@@ -280,6 +301,46 @@ export function createJobListener(options: JobListenerOptions): JobListener {
       idle = []
       for (const resolveIdle of waiting) resolveIdle()
     }
+  }
+
+  function settle(channel: string, queue: QueuedMessage[], outcome: Outcome) {
+    done(queue, outcome)
+    advance(channel, queue)
+  }
+
+  /** The first message could not be applied: retried while the database is unreachable or busy, else given up. */
+  function failed(channel: string, queue: QueuedMessage[], err: unknown): void {
+    const entry = queue[0]!
+    const unavailable = isDatabaseUnavailable(err)
+    // A busy pool (overload) is retried as patiently as an outage, without calling it one.
+    if ((!unavailable && !isDatabaseBusy(err)) || closed) {
+      log.error({ err, channel }, 'could not apply AI message')
+      done(queue, undefined)
+      return advance(channel, queue)
+    }
+    if (unavailable) options.onDatabaseUnavailable?.()
+    if (entry.failures === 0 && unavailable) {
+      log.warn({ channel, err: (err as Error).message }, 'database unavailable; keeping the message and retrying')
+      options.metrics?.databaseUnavailable.inc({ where: 'listener' })
+    }
+    setTimeout(() => advance(channel, queue), retryDelayMs(entry.failures++))
+  }
+
+  /** The first message is through (`outcome` undefined: given up on after an error, logged already). */
+  function done(queue: QueuedMessage[], outcome: Outcome | undefined) {
+    const { afterApply, receivedAt } = queue.shift()!
+    if (outcome) {
+      count(outcome)
+      if (outcome === 'applied' || outcome === 'out_of_order' || outcome === 'unusable_result') {
+        options.metrics?.messageWriteSeconds.observe((performance.now() - receivedAt) / 1000)
+      }
+    }
+    queuedMessages--
+    if (notStored > 0 && queuedMessages <= maxQueued / 2) {
+      log.info({ notStored }, 'the listener holds fewer messages again; progress is stored again')
+      notStored = 0
+    }
+    afterApply?.()
   }
 
   return {
@@ -295,14 +356,14 @@ export function createJobListener(options: JobListenerOptions): JobListener {
       }
       queuedMessages++
       const queue = queues.get(channel)
-      const entry = { parsed, afterApply, receivedAt: performance.now(), fromGateway: from === 'gateway' }
+      const entry = { parsed, afterApply, receivedAt: performance.now(), fromGateway: from === 'gateway', failures: 0, lookedUp: false }
       if (queue) {
         queue.push(entry)
         return
       }
       const fresh = [entry]
       queues.set(channel, fresh)
-      void run(channel, fresh)
+      advance(channel, fresh)
     },
     unwrittenProgress(channel) {
       // A channel's queue holds its messages until they are written (the one being written first).

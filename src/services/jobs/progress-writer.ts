@@ -16,12 +16,14 @@ export interface ProgressWriterOptions {
   gatherMs?: number
 }
 
+/** Called once a message is stored (or found stored already, or its job no longer live in that attempt), or with what kept it from being stored. */
+export type Written = (err?: unknown) => void
+
 interface Pending {
   job: JobAttempt
   hash: Buffer
   payload: ProgressPayload
-  resolve: () => void
-  reject: (err: unknown) => void
+  written: Written
 }
 
 // One statement for many progress messages: each one stored once (the dedup index) if its job is
@@ -67,7 +69,7 @@ UPDATE jobs j SET
  * recordProgress for many messages at once. Messages handed over within `gatherMs` of each other,
  * or while statements run, are written together, so the database sees one statement per batch
  * instead of one per message, and the listener never holds more than `maxConcurrent` pool
- * connections for progress. Writes as recordProgress does, message by message: a caller that awaits
+ * connections for progress. Writes as recordProgress does, message by message: a caller that waits for
  * each message of a channel before handing the next keeps that channel's order. If a batch fails for
  * a reason other than an unreachable or busy database (one message PostgreSQL refuses), its messages
  * are written one by one, so one bad message fails alone.
@@ -88,12 +90,14 @@ export class ProgressWriter {
     this.gatherMs = options.gatherMs ?? 10
   }
 
-  /** Resolves once the message is stored (or found stored already, or its job no longer live in that attempt). */
-  record(job: JobAttempt, hash: Buffer, payload: ProgressPayload): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.pending.push({ job, hash, payload, resolve, reject })
-      this.schedule()
-    })
+  /**
+   * Hands one message over; `written` is called once, never before this returns. A callback, not a
+   * promise: this is every progress message's way, thousands a second, and each promise (with
+   * the closures around it) is garbage to collect while the streams wait.
+   */
+  record(job: JobAttempt, hash: Buffer, payload: ProgressPayload, written: Written): void {
+    this.pending.push({ job, hash, payload, written })
+    this.schedule()
   }
 
   /** Messages waiting for a statement, and statements running. */
@@ -127,14 +131,14 @@ export class ProgressWriter {
       await this.pool.query({ name: 'record-progress-batch', text: BATCH_SQL }, [JSON.stringify(messages)])
     } catch (err) {
       if (isDatabaseUnavailable(err) || isDatabaseBusy(err) || batch.length === 1) {
-        for (const item of batch) item.reject(err)
+        for (const item of batch) item.written(err)
         return
       }
       for (const item of batch) {
-        await recordProgress(this.pool, item.job, item.hash, item.payload).then(item.resolve, item.reject)
+        await recordProgress(this.pool, item.job, item.hash, item.payload).then(() => item.written(), item.written)
       }
       return
     }
-    for (const item of batch) item.resolve()
+    for (const item of batch) item.written()
   }
 }

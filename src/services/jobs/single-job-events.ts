@@ -8,6 +8,11 @@ export type SingleJobEvent =
   | { type: 'failed'; error: string }
   | { type: 'ignored'; reason: string }
 
+/** A message that is not progress (the listener writes progress through its ProgressWriter). */
+export type SingleJobEnd = Exclude<AiMessage, { status: 'processing' }>
+
+export function singleJobEvent(message: SingleJobEnd): Exclude<SingleJobEvent, { type: 'progress' }>
+export function singleJobEvent(message: AiMessage): SingleJobEvent
 export function singleJobEvent(message: AiMessage): SingleJobEvent {
   switch (message.status) {
     case 'processing':
