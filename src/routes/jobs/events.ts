@@ -123,7 +123,7 @@ const jobEvents: FastifyPluginAsyncTypebox = async (app) => {
         ending = true
         void sendFinal(event)
       }
-    })
+    }, () => app.jobListener.learn(job.channel, { id: job.id, attempt: job.attempt, kind: 'SINGLE' }))
   }
 
   /**

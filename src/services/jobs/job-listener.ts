@@ -44,6 +44,12 @@ export interface JobListener {
   unwrittenProgress(channel: string): Progress | undefined
   /** Remembers a channel of a job this instance just started, sparing a lookup on its first message. */
   track(channel: string, job: LiveJob): void
+  /**
+   * Learns a live job's channel from a fresh read made for something else (an event stream's
+   * snapshot of a job another instance started, or one started before a restart), sparing the
+   * lookup of its first message here. What the listener knows of the channel already stays.
+   */
+  learn(channel: string, job: LiveJob): void
   stats(): { queuedMessages: number; busyChannels: number; cachedJobs: number }
   /** Resolves when every message received so far has been written (or given up on). */
   drain(): Promise<void>
@@ -377,6 +383,11 @@ export function createJobListener(options: JobListenerOptions): JobListener {
     track(channel, job) {
       unknownChannels.delete(channel)
       ended.delete(channel)
+      remember(channel, job)
+    },
+    learn(channel, job) {
+      if (live.has(channel) || ended.has(channel)) return
+      unknownChannels.delete(channel)
       remember(channel, job)
     },
     stats: () => ({ queuedMessages, busyChannels: queues.size, cachedJobs: live.size }),
