@@ -92,13 +92,23 @@ type ChannelOwner =
   | { type: 'announcements'; jobId: string }
   | { type: 'unknown' }
 
+/**
+ * What the listener keeps of a live job's channel (one for every open stream's job, so kept
+ * small); it is also the channel's owner as `known` answers it.
+ */
 interface LiveChannel {
+  type: 'live'
   job: LiveJob
-  /** The channel's owner as `known` answers it, made once. */
-  owner: ChannelOwner
-  hashes: Set<string>
+  /** Hashes of the messages applied, made with the first one. */
+  hashes?: Set<string>
   /** The furthest progress seen (processing messages). */
   furthest: number
+}
+
+interface EndedChannel {
+  type: 'ended'
+  jobId: string
+  hashes?: Set<string>
 }
 
 /** What became of one message; every message gets exactly one (counted in nexa_ai_messages_total). */
@@ -124,7 +134,7 @@ export function createJobListener(options: JobListenerOptions): JobListener {
   const progressWriter = new ProgressWriter({ pool })
   const retryDelayMs = options.retryDelayMs ?? ((failures) => Math.min(250 * 2 ** failures, 5_000))
   const live = new Map<string, LiveChannel>()
-  const ended = new Map<string, { owner: ChannelOwner; hashes: Set<string> }>()
+  const ended = new Map<string, EndedChannel>()
   const unknownChannels = new Map<string, number>() // channel -> time it was found to have no job
   const queues = new Map<string, QueuedMessage[]>()
   let queuedMessages = 0
@@ -136,13 +146,13 @@ export function createJobListener(options: JobListenerOptions): JobListener {
 
   function remember(channel: string, job: LiveJob) {
     if (live.size >= MAX_CACHED) live.delete(live.keys().next().value!)
-    live.set(channel, { job, owner: { type: 'live', job }, hashes: new Set(), furthest: -1 })
+    live.set(channel, { type: 'live', job, furthest: -1 })
   }
 
-  function rememberEnded(channel: string, jobId: string, hashes = new Set<string>()) {
+  function rememberEnded(channel: string, jobId: string, hashes?: Set<string>) {
     live.delete(channel)
     if (ended.size >= MAX_ENDED) ended.delete(ended.keys().next().value!)
-    ended.set(channel, { owner: { type: 'ended', jobId }, hashes })
+    ended.set(channel, { type: 'ended', jobId, hashes })
   }
 
   // Messages on channels not seen before (jobs started by other instances, or before a restart)
@@ -165,7 +175,7 @@ export function createJobListener(options: JobListenerOptions): JobListener {
 
   /** Who owns the channel, if this instance knows already (most messages: no lookup, nothing allocated). */
   function known(channel: string): ChannelOwner | undefined {
-    const owner = live.get(channel)?.owner ?? ended.get(channel)?.owner
+    const owner = live.get(channel) ?? ended.get(channel)
     if (owner) return owner
     const unknownSince = unknownChannels.get(channel)
     if (unknownSince !== undefined && Date.now() - unknownSince < UNKNOWN_TTL_MS) return UNKNOWN
@@ -235,7 +245,7 @@ export function createJobListener(options: JobListenerOptions): JobListener {
       case 'announcements':
         return 'announcement'
       case 'ended': {
-        const repeated = ended.get(channel)?.hashes.has(key) ?? false
+        const repeated = ended.get(channel)?.hashes?.has(key) ?? false
         log.warn({ channel, jobId: owner.jobId, status: parsed.message.status }, repeated ? 'repeated AI message after the job ended; ignored' : 'AI message after the job ended; ignored')
         return repeated ? 'duplicate' : 'late'
       }
@@ -244,7 +254,7 @@ export function createJobListener(options: JobListenerOptions): JobListener {
     }
     const { job } = owner
     const state = live.get(channel)
-    if (state?.hashes.has(key)) {
+    if (state?.hashes?.has(key)) {
       log.warn({ channel, jobId: job.id, status: parsed.message.status }, 'repeated AI message; ignored')
       return 'duplicate'
     }
@@ -263,8 +273,9 @@ export function createJobListener(options: JobListenerOptions): JobListener {
   /** What a live job's message came to, once written: the channel's state moved on, the job's end told. */
   function afterApplied(channel: string, job: LiveJob, state: LiveChannel | undefined, key: string, message: AiMessage, applied: Applied, backwards: boolean): Outcome {
     if (state) {
-      if (state.hashes.size >= MAX_HASHES_PER_CHANNEL) state.hashes.delete(state.hashes.values().next().value!)
-      state.hashes.add(key)
+      const hashes = (state.hashes ??= new Set())
+      if (hashes.size >= MAX_HASHES_PER_CHANNEL) hashes.delete(hashes.values().next().value!)
+      hashes.add(key)
       if (message.status === 'processing') state.furthest = Math.max(state.furthest, message.progress.current)
     }
     if (applied.channelEnded) rememberEnded(channel, job.id, state?.hashes)
