@@ -1,5 +1,6 @@
 // A load process: holds event streams, posts jobs, measures. Driven by the benchmark over IPC
 // (see protocol.ts); started by load-pool.ts with its file-descriptor limit raised.
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { Pool } from 'undici'
 import { SseConnection, nowNs } from './sse-client.js'
 import type { Endpoint, EndToEndResult, LatencyReport, LoadCommand, LoadReply, OpenResult, PostJobsResult, StreamSpec } from './protocol.js'
@@ -34,6 +35,8 @@ let headers: Record<string, string> = {}
 let streams: Stream[] = []
 let recording = false
 const latency = new Samples()
+const loopDelay = monitorEventLoopDelay({ resolution: 1 })
+loopDelay.enable()
 let progressEvents = 0
 let outOfOrder = 0
 let gaps = 0
@@ -149,7 +152,8 @@ function report(): LatencyReport {
     last[i] = s.last
     if (s.opened) open++
   })
-  const out: LatencyReport = { type: 'report', latencyMs: latency.take(), progressEvents, outOfOrder, gaps, indexes, last, open, ended: { ...ended } }
+  const loopDelayMs = { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 }
+  const out: LatencyReport = { type: 'report', latencyMs: latency.take(), progressEvents, outOfOrder, gaps, indexes, last, open, ended: { ...ended }, loopDelayMs }
   progressEvents = 0
   return out
 }
@@ -279,6 +283,7 @@ async function handle(command: LoadCommand): Promise<LoadReply> {
       recording = command.on
       if (command.on) {
         latency.take()
+        loopDelay.reset()
         progressEvents = outOfOrder = gaps = 0
       }
       return { type: 'ok' }

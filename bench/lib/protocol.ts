@@ -53,6 +53,8 @@ export interface LatencyReport {
   last: Int32Array
   open: number
   ended: Record<string, number>
+  /** This load process's own event-loop delay since recording started, ms: its lag is part of every latency it measures. */
+  loopDelayMs: { p99: number; max: number }
 }
 
 export interface PostJobsResult {

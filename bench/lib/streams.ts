@@ -81,6 +81,8 @@ export interface Received {
   ended: Record<string, number>
   /** Streams whose last progress number is not the last one published on their channel. */
   behind: number
+  /** The load processes' own event-loop delay (the worst of them), ms. */
+  loadLoopDelayMs: { p99: number; max: number }
 }
 
 /** What the streams received since recording started, checked against what was published per channel. */
@@ -106,6 +108,10 @@ export async function received(pool: LoadPool, perChannel?: Int32Array): Promise
     open: reports.reduce((n, r) => n + r.open, 0),
     ended,
     behind,
+    loadLoopDelayMs: {
+      p99: Math.max(...reports.map((r) => r.loopDelayMs.p99)),
+      max: Math.max(...reports.map((r) => r.loopDelayMs.max)),
+    },
   }
 }
 

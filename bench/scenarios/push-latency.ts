@@ -25,6 +25,8 @@ interface PhaseResult {
   outOfOrder: number
   streamsBehind: number
   latencyMs: Distribution
+  /** The load processes' own event-loop delay meanwhile (part of every latency they measure). */
+  loadLoopDelayMs: { p99: number; max: number }
   /** From the last PUBLISH until every message had reached its stream (or nothing more came). */
   deliveredAfterMs: number
   serverCpuPercent: number
@@ -93,6 +95,7 @@ async function run(ctx: BenchContext, pool: LoadPool, target: StreamTarget, ids:
         outOfOrder: got.outOfOrder,
         streamsBehind: got.behind,
         latencyMs: distribution(got.latencyMs),
+        loadLoopDelayMs: { p99: round(got.loadLoopDelayMs.p99, 1), max: round(got.loadLoopDelayMs.max, 1) },
         deliveredAfterMs,
         serverCpuPercent: server.cpuPercent,
         server,
@@ -149,6 +152,7 @@ export async function pushLatencyScenario(ctx: BenchContext): Promise<ScenarioOu
       versus(`${at}: latency p99`, p.latencyMs.p99, r.latencyMs.p99, 'ms'),
       versus(`${at}: latency p99.9`, p.latencyMs.p999, r.latencyMs.p999, 'ms'),
       versus(`${at}: latency max`, p.latencyMs.max, r.latencyMs.max, 'ms'),
+      [`${at}: load processes' event-loop delay p99 / max`, `${p.loadLoopDelayMs.p99} / ${p.loadLoopDelayMs.max} ms`, `${r.loadLoopDelayMs.p99} / ${r.loadLoopDelayMs.max} ms`, '-'],
       [`${at}: received / published`, `${p.received} / ${p.published}`, `${r.received} / ${r.published}`, '-'],
       versus(`${at}: all delivered after the last PUBLISH`, p.deliveredAfterMs / 1000, r.deliveredAfterMs / 1000, 's'),
       [`${at}: out of order, streams behind`, `${p.outOfOrder}, ${p.streamsBehind}`, `${r.outOfOrder}, ${r.streamsBehind}`, '-'],
