@@ -35,7 +35,9 @@ let headers: Record<string, string> = {}
 let streams: Stream[] = []
 let recording = false
 const latency = new Samples()
-const loopDelay = monitorEventLoopDelay({ resolution: 1 })
+// The histogram records whole timer intervals: the delay is what exceeds the sampling interval.
+const LOOP_SAMPLE_MS = 1
+const loopDelay = monitorEventLoopDelay({ resolution: LOOP_SAMPLE_MS })
 loopDelay.enable()
 let progressEvents = 0
 let outOfOrder = 0
@@ -152,7 +154,8 @@ function report(): LatencyReport {
     last[i] = s.last
     if (s.opened) open++
   })
-  const loopDelayMs = { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 }
+  const beyondSample = (ns: number) => Math.max(0, ns / 1e6 - LOOP_SAMPLE_MS)
+  const loopDelayMs = { p99: beyondSample(loopDelay.percentile(99)), max: beyondSample(loopDelay.max) }
   const out: LatencyReport = { type: 'report', latencyMs: latency.take(), progressEvents, outOfOrder, gaps, indexes, last, open, ended: { ...ended }, loopDelayMs }
   progressEvents = 0
   return out

@@ -198,9 +198,23 @@ export class BenchStack {
 
   /** The gateway's own count of open streams (its Prometheus gauge). */
   async gatewayOpenStreams(): Promise<number> {
+    return metricValue(await this.gatewayMetrics(), 'nexa_sse_streams_open')
+  }
+
+  /**
+   * The gateway's event-loop delay since the previous scrape, ms: call once to start a window, once
+   * to read it. prom-client resets its histogram at every scrape; the histogram records whole
+   * intervals of its 10 ms sampling timer, so the delay is what exceeds 10 ms.
+   */
+  async gatewayLoopDelayMs(): Promise<{ p99: number; max: number }> {
+    const text = await this.gatewayMetrics()
+    const beyondSample = (seconds: number) => Math.max(0, seconds * 1000 - 10)
+    return { p99: beyondSample(metricValue(text, 'nexa_nodejs_eventloop_lag_p99_seconds')), max: beyondSample(metricValue(text, 'nexa_nodejs_eventloop_lag_max_seconds')) }
+  }
+
+  private async gatewayMetrics(): Promise<string> {
     const res = await request(`${this.gateway!.url}/metrics`)
-    const text = await res.body.text()
-    return Number(/^nexa_sse_streams_open (\d+)/m.exec(text)?.[1] ?? Number.NaN)
+    return res.body.text()
   }
 
   async stop(): Promise<void> {
@@ -249,4 +263,9 @@ async function waitUntil(url: string, child: ChildProcess, timeoutMs = 60_000): 
     if (Date.now() > deadline) throw new Error(`${url} not ready after ${timeoutMs} ms`)
     await sleep(100)
   }
+}
+
+/** A metric without labels from a Prometheus text exposition (NaN when absent). */
+function metricValue(text: string, name: string): number {
+  return Number(new RegExp(`^${name} ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? Number.NaN)
 }

@@ -27,6 +27,8 @@ interface PhaseResult {
   latencyMs: Distribution
   /** The load processes' own event-loop delay meanwhile (part of every latency they measure). */
   loadLoopDelayMs: { p99: number; max: number }
+  /** The gateway's own event-loop delay meanwhile (from its metrics; none for the reference). */
+  serverLoopDelayMs?: { p99: number; max: number }
   /** From the last PUBLISH until every message had reached its stream (or nothing more came). */
   deliveredAfterMs: number
   serverCpuPercent: number
@@ -63,11 +65,13 @@ async function run(ctx: BenchContext, pool: LoadPool, target: StreamTarget, ids:
       ctx.log(`${target.label}: ${phase.ratePerSec} messages/s for ${phase.seconds} s`)
       const rowsBefore = target.label === 'gateway' ? await progressRows(ctx) : 0
       await record(pool, true)
+      if (target.label === 'gateway') await stack.gatewayLoopDelayMs() // starts the window
       const meter = await startMeter(target.pid)
       const fromNs = nowNs()
       const published = await publisher.publish(phase.ratePerSec, count)
       const toNs = nowNs()
       const server = await meter()
+      const serverLoopDelayMs = target.label === 'gateway' ? await stack.gatewayLoopDelayMs() : undefined
       // Late messages are late, not lost: wait for them (until nothing more comes for 5 s).
       const deliveredAfterMs = await waitForDelivery(pool, published.published, 5_000, ctx.smoke ? 20_000 : 120_000)
       const got = await received(pool, published.perChannel)
@@ -96,6 +100,7 @@ async function run(ctx: BenchContext, pool: LoadPool, target: StreamTarget, ids:
         streamsBehind: got.behind,
         latencyMs: distribution(got.latencyMs),
         loadLoopDelayMs: { p99: round(got.loadLoopDelayMs.p99, 1), max: round(got.loadLoopDelayMs.max, 1) },
+        serverLoopDelayMs: serverLoopDelayMs && { p99: round(serverLoopDelayMs.p99, 1), max: round(serverLoopDelayMs.max, 1) },
         deliveredAfterMs,
         serverCpuPercent: server.cpuPercent,
         server,
@@ -152,6 +157,7 @@ export async function pushLatencyScenario(ctx: BenchContext): Promise<ScenarioOu
       versus(`${at}: latency p99`, p.latencyMs.p99, r.latencyMs.p99, 'ms'),
       versus(`${at}: latency p99.9`, p.latencyMs.p999, r.latencyMs.p999, 'ms'),
       versus(`${at}: latency max`, p.latencyMs.max, r.latencyMs.max, 'ms'),
+      [`${at}: server event-loop delay p99 / max`, `${p.serverLoopDelayMs?.p99} / ${p.serverLoopDelayMs?.max} ms`, '-', '-'],
       [`${at}: load processes' event-loop delay p99 / max`, `${p.loadLoopDelayMs.p99} / ${p.loadLoopDelayMs.max} ms`, `${r.loadLoopDelayMs.p99} / ${r.loadLoopDelayMs.max} ms`, '-'],
       [`${at}: received / published`, `${p.received} / ${p.published}`, `${r.received} / ${r.published}`, '-'],
       versus(`${at}: all delivered after the last PUBLISH`, p.deliveredAfterMs / 1000, r.deliveredAfterMs / 1000, 's'),
