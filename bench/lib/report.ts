@@ -1,6 +1,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { execFileSync } from 'node:child_process'
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os'
+import { ROOT } from './procs.js'
 
 // Figures, tables and result files, in the style of bench/pdf-extraction.ts.
 
@@ -39,11 +40,12 @@ export function round(n: number, digits = 1): number {
   return Math.round(n * f) / f
 }
 
-/** The commit measured, with "+changes" when the working tree differs from it. */
+/** The commit measured, with "+changes" when the working tree differs from it (bench/results aside: a run writes them). */
 function revision(): string {
   try {
     const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim()
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8' }).trim() !== ''
+    const status = ['status', '--porcelain', '--untracked-files=no', '--', '.', ':(exclude)bench/results']
+    const dirty = execFileSync('git', status, { encoding: 'utf8', cwd: ROOT }).trim() !== ''
     return dirty ? `${commit}+changes` : commit
   } catch {
     return 'unknown'
