@@ -13,7 +13,8 @@ export interface Applied {
   finished?: JobEnd
 }
 
-const NOTHING: Applied = { channelEnded: false }
+/** Applied, and nothing more: the channel goes on, no job ended. */
+export const NOTHING: Applied = { channelEnded: false }
 
 /** A single job's message other than progress (which the listener hands to its ProgressWriter). */
 export async function applySingleMessage(pool: pg.Pool, job: JobAttempt, message: SingleJobEnd, hash: Buffer, log: FastifyBaseLogger): Promise<Applied> {

@@ -5,7 +5,7 @@ import { isDatabaseBusy, isDatabaseUnavailable } from '../../db/errors.js'
 import { findChannelJobs, isTerminal, type JobKind } from './jobs-store.js'
 import type { JobAttempt, JobEnd } from './job-outcomes.js'
 import type { Metrics } from '../metrics/metrics.js'
-import { applyBatchMessage, applySingleMessage, type Applied } from './apply-message.js'
+import { applyBatchMessage, applySingleMessage, NOTHING, type Applied } from './apply-message.js'
 import { ProgressWriter } from './progress-writer.js'
 import { BatchLoader } from '../../db/batch-loader.js'
 
@@ -119,7 +119,6 @@ const WRITING = Symbol('progress write in flight')
 type Applying = Outcome | typeof WRITING | Promise<Outcome | typeof WRITING>
 
 const UNKNOWN: ChannelOwner = { type: 'unknown' }
-const WRITTEN: Applied = { channelEnded: false }
 
 /**
  * Applies AI messages to the database. Messages of one channel are applied one after another,
@@ -264,7 +263,7 @@ export function createJobListener(options: JobListenerOptions): JobListener {
     if (job.chunk !== undefined) return applyBatchMessage(pool, job, job.chunk, message, parsed.hash, log).then(done)
     if (message.status !== 'processing') return applySingleMessage(pool, job, message, parsed.hash, log).then(done)
     progressWriter.record(job, parsed.hash, { status: message.status, progress: message.progress, ai_job_id: message.jobId }, (err) => {
-      if (err === undefined) settle(channel, queue, done(WRITTEN))
+      if (err === undefined) settle(channel, queue, done(NOTHING))
       else failed(channel, queue, err)
     })
     return WRITING
