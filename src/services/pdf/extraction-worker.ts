@@ -22,6 +22,12 @@ export type ReplyMessage =
 const port = parentPort
 if (!port) throw new Error('extraction-worker must run in a worker thread')
 
+// pdfjs inflates content streams through DecompressionStream when there is one, i.e. node:zlib.
+// A worker terminated (timeout, close) between a zlib handle's creation and its init aborts the
+// whole process in Node's cleanup ("close before init"), so this worker leaves zlib alone and
+// pdfjs uses its own inflater, which gives the same bytes at the same speed.
+delete (globalThis as { DecompressionStream?: unknown }).DecompressionStream
+
 // Jobs that arrive meanwhile wait for it; a failed warm-up only means the first job is slower.
 const ready = warmUp()
   .catch(() => undefined)
