@@ -100,6 +100,46 @@ export async function machineCpuMs(): Promise<{ busy: number; total: number }> {
   return { busy: busy * 10, total: (busy + idle! + iowait!) * 10 }
 }
 
+/** What each kind of process on the machine is, for the CPU breakdown of a phase. */
+function processKind(pid: number, comm: string, cmdline: string): string {
+  if (pid === process.pid) return 'bench'
+  if (comm === 'postgres') return 'PostgreSQL'
+  if (comm === 'redis-server') return 'Redis'
+  if (comm !== 'node' && !comm.startsWith('node')) return 'other'
+  if (/simulator\/main\.[jt]s/.test(cmdline)) return 'simulator'
+  if (/load-worker\.ts|publisher\.ts/.test(cmdline)) return 'load'
+  if (/server\.[jt]s/.test(cmdline)) return 'gateway'
+  return 'other'
+}
+
+/** CPU time used so far by every process on the machine, ms, with its kind. */
+async function processCpu(): Promise<Map<number, { kind: string; cpuMs: number }>> {
+  const pids = (await readdir('/proc')).filter((name) => /^\d+$/.test(name)).map(Number)
+  const all = new Map<number, { kind: string; cpuMs: number }>()
+  await Promise.all(
+    pids.map(async (pid) => {
+      try {
+        const [comm, cmdline, cpu] = await Promise.all([
+          readFile(`/proc/${pid}/comm`, 'utf8'),
+          readFile(`/proc/${pid}/cmdline`, 'utf8'),
+          cpuMs(pid),
+        ])
+        all.set(pid, { kind: processKind(pid, comm.trim(), cmdline.replaceAll('\0', ' ')), cpuMs: cpu })
+      } catch {
+        // the process ended meanwhile
+      }
+    }),
+  )
+  return all
+}
+
+/** CPU ms per kind of process between two snapshots (processes started meanwhile count from zero). */
+function cpuByKind(before: Map<number, { cpuMs: number }>, after: Map<number, { kind: string; cpuMs: number }>): Record<string, number> {
+  const byKind: Record<string, number> = {}
+  for (const [pid, { kind, cpuMs }] of after) byKind[kind] = (byKind[kind] ?? 0) + cpuMs - (before.get(pid)?.cpuMs ?? 0)
+  return Object.fromEntries(Object.entries(byKind).map(([kind, ms]) => [kind, Math.round(ms)]))
+}
+
 export async function fdHardLimit(): Promise<number> {
   const limits = await readFile('/proc/self/limits', 'utf8')
   const match = /Max open files\s+(\d+|unlimited)\s+(\d+|unlimited)/.exec(limits)
@@ -117,13 +157,17 @@ export interface Meter {
   preempted: number
   /** The whole machine's utilisation meanwhile, % of all cores (load generators included). */
   machineBusyPercent: number
+  /** The CPU time all processes on the machine used meanwhile, ms (summed over the cores). */
+  machineBusyMs: number
+  /** Of which each kind of process: gateway, PostgreSQL, Redis, simulator, load, bench, other. */
+  cpuMsByKind: Record<string, number>
 }
 
 /** Starts measuring a process; call the returned function at the end of the phase. */
 export async function startMeter(pid: number): Promise<() => Promise<Meter>> {
-  const [p0, m0, t0] = [await procStats(pid), await machineCpuMs(), performance.now()]
+  const [p0, m0, k0, t0] = [await procStats(pid), await machineCpuMs(), await processCpu(), performance.now()]
   return async () => {
-    const [p1, m1, t1] = [await procStats(pid), await machineCpuMs(), performance.now()]
+    const [p1, m1, k1, t1] = [await procStats(pid), await machineCpuMs(), await processCpu(), performance.now()]
     const wallMs = t1 - t0
     const cpu = p1.cpuMs - p0.cpuMs
     return {
@@ -132,6 +176,8 @@ export async function startMeter(pid: number): Promise<() => Promise<Meter>> {
       cpuPercent: Math.round((cpu / wallMs) * 100),
       preempted: p1.preempted - p0.preempted,
       machineBusyPercent: Math.round(((m1.busy - m0.busy) / Math.max(1, m1.total - m0.total)) * 100),
+      machineBusyMs: Math.round(m1.busy - m0.busy),
+      cpuMsByKind: cpuByKind(k0, k1),
     }
   }
 }

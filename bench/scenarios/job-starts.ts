@@ -3,6 +3,7 @@
 // rate (open loop: sent on schedule whatever the answers do); every accepted job must end up
 // finished and stored, counted in PostgreSQL.
 import { randomBytes } from 'node:crypto'
+import { availableParallelism } from 'node:os'
 import { LoadPool, split } from '../lib/load-pool.js'
 import { sleep, startMeter, type Meter } from '../lib/procs.js'
 import { check, distribution, round, type Distribution } from '../lib/report.js'
@@ -108,7 +109,17 @@ export async function jobStartsScenario(ctx: BenchContext): Promise<ScenarioOutc
   }
 
   const [closed, open] = phases
-  const cpuPerJob = (p: Phase) => `${round(p.server.cpuMs / Math.max(1, p.accepted), 2)} ms (${p.server.cpuPercent} % of a core)`
+  const perJob = (ms: number, p: Phase) => round(ms / Math.max(1, p.accepted), 2)
+  const cpuPerJob = (p: Phase) => `${perJob(p.server.cpuMs, p)} ms (${p.server.cpuPercent} % of a core)`
+  // What the rest of the machine spends on a job bounds the rate whatever the gateway does.
+  const outsideGateway = (p: Phase) => perJob(p.server.machineBusyMs - p.server.cpuMs, p)
+  const ceiling = (p: Phase) => round((availableParallelism() * 1000) / Math.max(0.01, outsideGateway(p)), 0)
+  const othersPerJob = (p: Phase) =>
+    Object.entries(p.server.cpuMsByKind)
+      .filter(([kind, ms]) => kind !== 'gateway' && ms > 0)
+      .sort((a, b) => b[1] - a[1])
+      .map(([kind, ms]) => `${kind} ${perJob(ms, p)}`)
+      .join(', ')
   const row = (name: string, f: (p: Phase) => string) => [name, f(closed!), f(open!)]
   return {
     name: 'job-starts',
@@ -121,12 +132,15 @@ export async function jobStartsScenario(ctx: BenchContext): Promise<ScenarioOutc
       row('accept latency p50 / p99 / max', (p) => `${p.latencyMs.p50} / ${p.latencyMs.p99} / ${p.latencyMs.max} ms`),
       row('server CPU per accepted job', cpuPerJob),
       row('machine busy (all cores)', (p) => `${p.server.machineBusyPercent} %`),
+      row('machine CPU per accepted job (all processes)', (p) => `${perJob(p.server.machineBusyMs, p)} ms`),
+      row('of it outside the gateway', (p) => `${outsideGateway(p)} ms: ${othersPerJob(p)}`),
+      row('jobs/s this machine could start if the gateway cost nothing', (p) => `${ceiling(p)}/s`),
       ['accepted jobs DONE with a stored classification', `${stored.classified} of ${accepted.length}`, ''],
       ['FAILED / still live', `${stored.failed} / ${stored.live}`, ''],
       ['all stored after the load', storedAfterSeconds === null ? 'not within the wait' : `${storedAfterSeconds} s`, ''],
     ],
     checks: [
-      check('4. jobs accepted per second', '>= 1,000/s', `${open!.perSecond}/s offered ${target.ratePerSec}/s (capacity ${closed!.perSecond}/s)`, open!.perSecond >= 1_000),
+      check('4. jobs accepted per second', '>= 1,000/s', `${open!.perSecond}/s offered ${target.ratePerSec}/s (capacity ${closed!.perSecond}/s; the rest of the machine alone allows ${ceiling(closed!)}/s)`, open!.perSecond >= 1_000),
       check('4. accept latency p99', '<= 50 ms', `${open!.latencyMs.p99} ms (capacity phase ${closed!.latencyMs.p99} ms)`, open!.latencyMs.p99 <= 50),
       check('4. every request answered 202', `${open!.sent} x 202`, JSON.stringify(open!.statuses), open!.accepted === open!.sent),
       check('4. every accepted job finished and stored', `${accepted.length} DONE with classification`, `${stored.classified} (failed ${stored.failed}, live ${stored.live})`, stored.classified === accepted.length, true),
