@@ -93,6 +93,18 @@ test('a message PostgreSQL refuses fails alone; the rest of its batch is written
   t.equal((await state(jobs[2]!)).events, 1)
 })
 
+test('any text survives the batch exactly: accents, symbols outside Latin-1, emoji, quotes, backslashes', async (t) => {
+  const writer = new ProgressWriter({ pool })
+  const texts = ['Consultando a classificação…', 'Ω ≤ 5 % → “ok”', 'IC 🔌 step', 'quote " and backslash \\ and tab \t']
+  const jobs = await Promise.all(texts.map(() => newJob()))
+  await Promise.all(jobs.map((job, i) => record(writer, job, message(2, texts[i]))))
+  for (const [i, job] of jobs.entries()) {
+    t.equal((await state(job)).progress_message, texts[i], 'the job\'s progress')
+    const { rows } = await pool.query(`SELECT payload->'progress'->>'message' AS text FROM job_events WHERE job_id = $1`, [job.id])
+    t.same(rows, [{ text: texts[i] }], 'its stored event')
+  }
+})
+
 test('never more than maxConcurrent statements; everything handed over gets written', async (t) => {
   const writer = new ProgressWriter({ pool, maxBatch: 7, maxConcurrent: 2 })
   const jobs = await Promise.all(Array.from({ length: 40 }, () => newJob()))
