@@ -135,7 +135,15 @@ export function createJobListener(options: JobListenerOptions): JobListener {
   const live = new Map<string, LiveChannel>()
   const ended = new Map<string, EndedChannel>()
   const unknownChannels = new Map<string, number>() // channel -> time it was found to have no job
+  // A channel keeps its (empty) queue for a while after its messages are through: a map that took
+  // and dropped an entry for every message rebuilt its table all the time, and each table it
+  // dropped had been moved to the old generation already (bench/README.md). Swept every 30 s.
   const queues = new Map<string, QueuedMessage[]>()
+  const sweepQueues = setInterval(() => {
+    for (const [channel, queue] of queues) if (queue.length === 0) queues.delete(channel)
+  }, 30_000).unref()
+  // Channels whose messages are being applied; the listener is idle at zero.
+  let busyChannels = 0
   let queuedMessages = 0
   const maxQueued = options.maxQueuedMessages ?? 100_000
   // Progress messages not stored since the listener reached maxQueued (0 when below it).
@@ -311,8 +319,8 @@ export function createJobListener(options: JobListenerOptions): JobListener {
       applying.then((outcome) => (outcome === WRITING ? undefined : settle(channel, queue, outcome)), (err) => failed(channel, queue, err))
       return
     }
-    queues.delete(channel)
-    if (queues.size === 0) {
+    busyChannels--
+    if (busyChannels === 0) {
       const waiting = idle
       idle = []
       for (const resolveIdle of waiting) resolveIdle()
@@ -371,15 +379,12 @@ export function createJobListener(options: JobListenerOptions): JobListener {
         return
       }
       queuedMessages++
-      const queue = queues.get(channel)
-      const entry = { parsed, afterApply, receivedAt: performance.now(), fromGateway: from === 'gateway', failures: 0, lookedUp: false }
-      if (queue) {
-        queue.push(entry)
-        return
-      }
-      const fresh = [entry]
-      queues.set(channel, fresh)
-      advance(channel, fresh)
+      let queue = queues.get(channel)
+      if (!queue) queues.set(channel, (queue = []))
+      // A queue with messages is being applied already; an empty one starts now.
+      if (queue.push({ parsed, afterApply, receivedAt: performance.now(), fromGateway: from === 'gateway', failures: 0, lookedUp: false }) > 1) return
+      busyChannels++
+      advance(channel, queue)
     },
     unwrittenProgress(channel) {
       // A channel's queue holds its messages until they are written (the one being written first).
@@ -400,10 +405,11 @@ export function createJobListener(options: JobListenerOptions): JobListener {
       unknownChannels.delete(channel)
       remember(channel, job)
     },
-    stats: () => ({ queuedMessages, busyChannels: queues.size, cachedJobs: live.size }),
-    drain: () => (queues.size === 0 ? Promise.resolve() : new Promise<void>((r) => idle.push(r))),
+    stats: () => ({ queuedMessages, busyChannels, cachedJobs: live.size }),
+    drain: () => (busyChannels === 0 ? Promise.resolve() : new Promise<void>((r) => idle.push(r))),
     close() {
       closed = true
+      clearInterval(sweepQueues)
     },
   }
 }
