@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { createHash } from 'node:crypto'
-import { basename } from 'node:path'
 import { errorResponses, IdParams, Nullable, PageQuery, Timestamp, Uuid } from '../../schemas/common.js'
 import { Job } from '../../schemas/jobs.js'
 import { getDocument, insertDocument, listDocuments } from '../../services/documents/documents-store.js'
@@ -13,6 +12,7 @@ import type { ExtractionResult } from '../../services/pdf/types.js'
 import { HttpError, notFound } from '../../http-errors.js'
 import { decodeCursor, encodeCursor } from '../cursor.js'
 import { canSee, withEventsUrl } from '../jobs/job-response.js'
+import { readUpload } from './read-upload.js'
 
 const ExtractedPart = Type.Object({
   partnumber: Type.String(),
@@ -31,37 +31,11 @@ const DocumentSummary = {
   created_at: Timestamp,
 }
 const DocumentResponse = Type.Object({ ...DocumentSummary, part_numbers: Type.Array(ExtractedPart) })
-const UPLOAD_FIELDS = new Set(['file', 'pedido']) // `pedido`: the field name of the older front end
-
-/** A file name fit to store and show: no path, no control characters. */
-function cleanFilename(name: string | undefined): string {
-  const cleaned = basename(name ?? '').replace(/[\u0000-\u001f\u007f]/g, '').trim().slice(0, 255)
-  return cleaned || 'document.pdf'
-}
 
 const documents: FastifyPluginAsyncTypebox = async (app) => {
   const pool = app.pg.pool
   const { documents: limits } = app.config
   app.addHook('onRequest', app.authenticate)
-
-  async function readUpload(request: Parameters<typeof app.authenticate>[0]): Promise<{ filename: string; bytes: Buffer }> {
-    if (!request.isMultipart()) throw new HttpError(415, 'unsupported_media_type', 'Send the PDF as multipart/form-data in the field "file"')
-    const file = await request.file()
-    if (!file) throw new HttpError(400, 'file_missing', 'No file in the upload; send it in the field "file"')
-    if (!UPLOAD_FIELDS.has(file.fieldname)) {
-      file.file.resume()
-      throw new HttpError(400, 'file_missing', `Unexpected field "${file.fieldname}"; send the PDF in the field "file"`)
-    }
-    try {
-      // The stream is cut off at the limit: a larger upload is refused without being held whole.
-      return { filename: cleanFilename(file.filename), bytes: await file.toBuffer() }
-    } catch (err) {
-      if ((err as { code?: string }).code === 'FST_REQ_FILE_TOO_LARGE') {
-        throw new HttpError(413, 'document_too_large', `The file is larger than the limit of ${Math.floor(limits.maxBytes / 1_048_576)} MB`)
-      }
-      throw err
-    }
-  }
 
   async function extract(bytes: Buffer): Promise<ExtractionResult> {
     try {
@@ -89,7 +63,7 @@ const documents: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
   }, async (request, reply) => {
-    const { filename, bytes } = await readUpload(request)
+    const { filename, bytes } = await readUpload(request, limits.maxBytes)
     const sizeBytes = bytes.length
     const sha256 = createHash('sha256').update(bytes).digest()
     const extracted = await extract(bytes)
