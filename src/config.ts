@@ -54,6 +54,7 @@ const EnvSchema = Type.Object({
   AI_BATCH_SIZE: Type.Integer({ default: 100, minimum: 1, maximum: 1000 }),
   BATCH_MAX_ITEMS: Type.Integer({ default: 1000, minimum: 1, maximum: 10_000 }),
   DOCUMENT_MAX_BYTES: Type.Integer({ default: 20 * 1024 * 1024, minimum: 1024 }),
+  DOCUMENT_MAX_CONCURRENT_PER_USER: Type.Integer({ default: 2, minimum: 1 }),
   DOCUMENT_MAX_PAGES: Type.Integer({ default: 300, minimum: 1, maximum: 10_000 }),
   DOCUMENT_STORE_FILES: Flag(false),
 
@@ -101,7 +102,7 @@ export interface Config {
   docsEnabled: boolean
   metrics: { enabled: boolean; token?: string }
   jobs: { deadlineMs: number; sweepIntervalMs: number; maxActivePerUser: number; aiBatchSize: number; batchMaxItems: number }
-  documents: { maxBytes: number; maxPages: number; storeFiles: boolean }
+  documents: { maxBytes: number; maxConcurrentPerUser: number; maxPages: number; storeFiles: boolean }
   sse: { heartbeatMs: number; retryMs: number; maxBufferedBytes: number }
   shutdownGraceMs: number
 }
@@ -204,7 +205,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       aiBatchSize: env.AI_BATCH_SIZE,
       batchMaxItems: env.BATCH_MAX_ITEMS,
     },
-    documents: { maxBytes: env.DOCUMENT_MAX_BYTES, maxPages: env.DOCUMENT_MAX_PAGES, storeFiles: env.DOCUMENT_STORE_FILES },
+    documents: { maxBytes: env.DOCUMENT_MAX_BYTES, maxConcurrentPerUser: env.DOCUMENT_MAX_CONCURRENT_PER_USER, maxPages: env.DOCUMENT_MAX_PAGES, storeFiles: env.DOCUMENT_STORE_FILES },
     sse: {
       heartbeatMs: parseDuration(env.SSE_HEARTBEAT_INTERVAL),
       retryMs: parseDuration(env.SSE_RETRY),

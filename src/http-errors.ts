@@ -15,5 +15,5 @@ export const notFound = (what: string) => new HttpError(404, `${what}_not_found`
 export const unauthorized = (message = 'Authentication required') => new HttpError(401, 'unauthorized', message)
 export const forbidden = (message = 'Not allowed') => new HttpError(403, 'forbidden', message)
 export const conflict = (code: string, message: string) => new HttpError(409, code, message)
-export const tooManyRequests = (retryAfterSeconds: number, message: string) =>
-  new HttpError(429, 'too_many_requests', message, { 'retry-after': String(Math.max(1, Math.ceil(retryAfterSeconds))) })
+export const tooManyRequests = (retryAfterSeconds: number, message: string, code = 'too_many_requests') =>
+  new HttpError(429, code, message, { 'retry-after': String(Math.max(1, Math.ceil(retryAfterSeconds))) })

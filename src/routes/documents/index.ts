@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
+import type { FastifyRequest } from 'fastify'
 import { createHash } from 'node:crypto'
 import { errorResponses, IdParams, Nullable, PageQuery, Timestamp, Uuid } from '../../schemas/common.js'
 import { Job } from '../../schemas/jobs.js'
@@ -9,7 +10,8 @@ import { getJobView } from '../../services/jobs/jobs-store.js'
 import { ExtractionPoolError } from '../../services/pdf/extraction-pool.js'
 import { PdfRejectedError } from '../../services/pdf/errors.js'
 import type { ExtractionResult } from '../../services/pdf/types.js'
-import { HttpError, notFound } from '../../http-errors.js'
+import { UploadSlots } from '../../services/documents/upload-slots.js'
+import { HttpError, notFound, tooManyRequests } from '../../http-errors.js'
 import { decodeCursor, encodeCursor } from '../cursor.js'
 import { canSee, withEventsUrl } from '../jobs/job-response.js'
 import { readUpload } from './read-upload.js'
@@ -31,10 +33,13 @@ const DocumentSummary = {
   created_at: Timestamp,
 }
 const DocumentResponse = Type.Object({ ...DocumentSummary, part_numbers: Type.Array(ExtractedPart) })
+// What a user whose uploads are all taken should wait: about one extraction.
+const UPLOAD_RETRY_AFTER_SECONDS = 5
 
 const documents: FastifyPluginAsyncTypebox = async (app) => {
   const pool = app.pg.pool
   const { documents: limits } = app.config
+  const uploadSlots = new UploadSlots(limits.maxConcurrentPerUser)
   app.addHook('onRequest', app.authenticate)
 
   async function extract(bytes: Buffer): Promise<ExtractionResult> {
@@ -50,11 +55,29 @@ const documents: FastifyPluginAsyncTypebox = async (app) => {
     }
   }
 
+  /** Reads the upload and extracts its part numbers, in one of the user's upload slots. */
+  async function receive(request: FastifyRequest) {
+    const release = uploadSlots.take(request.identity.id)
+    if (!release) {
+      throw tooManyRequests(UPLOAD_RETRY_AFTER_SECONDS, `You already have ${uploadSlots.perUser} uploads in progress; wait for one to finish`, 'too_many_uploads')
+    }
+    try {
+      const { filename, bytes } = await readUpload(request, limits.maxBytes)
+      // Size and digest first: the extraction may take the bytes away (see extract).
+      const sizeBytes = bytes.length
+      const sha256 = createHash('sha256').update(bytes).digest()
+      return { filename, bytes, sizeBytes, sha256, extracted: await extract(bytes) }
+    } finally {
+      release()
+    }
+  }
+
   app.post('/documents', {
     schema: {
       tags: ['documents'],
       summary: 'Upload a purchase-order PDF and extract its part numbers',
-      description: 'multipart/form-data with the PDF in the field `file` (or `pedido`). With `?classify=true` the part numbers are also classified in one batch job, returned as `job`.',
+      description: 'multipart/form-data with the PDF in the field `file` (or `pedido`). With `?classify=true` the part numbers are also classified in one batch job, returned as `job`. '
+        + 'A user has at most DOCUMENT_MAX_CONCURRENT_PER_USER uploads in progress per instance; more get 429 `too_many_uploads` with Retry-After.',
       consumes: ['multipart/form-data'],
       querystring: Type.Object({ classify: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
       response: {
@@ -63,10 +86,7 @@ const documents: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
   }, async (request, reply) => {
-    const { filename, bytes } = await readUpload(request, limits.maxBytes)
-    const sizeBytes = bytes.length
-    const sha256 = createHash('sha256').update(bytes).digest()
-    const extracted = await extract(bytes)
+    const { filename, bytes, sizeBytes, sha256, extracted } = await receive(request)
     const doc = await insertDocument(pool, {
       ownerId: request.identity.id, filename, sizeBytes, sha256,
       pages: extracted.pages, partNumbers: extracted.part_numbers, content: limits.storeFiles ? bytes : null,
