@@ -3,6 +3,7 @@ import { Type } from '@sinclair/typebox'
 import { stringify } from 'csv-stringify/sync'
 import { errorResponses, IdParams, Nullable } from '../../schemas/common.js'
 import { getJobView, type JobView } from '../../services/jobs/jobs-store.js'
+import { neutraliseFormula } from '../../services/export/neutralise-formula.js'
 import { notFound } from '../../http-errors.js'
 import { canSee } from './job-response.js'
 
@@ -59,7 +60,8 @@ const results: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/jobs/:id/results.csv', {
     schema: {
       tags: ['jobs'], summary: 'Results as CSV for a spreadsheet set to Portuguese',
-      description: 'UTF-8 with BOM, `;` separators, decimal comma for the confidence.',
+      description: 'UTF-8 with BOM, `;` separators, decimal comma for the confidence. Text cells are quoted, and one that a spreadsheet '
+        + 'would read as a formula (starting with = + - @, a tab or a carriage return, also behind spaces or quotes) starts with `\'`.',
       params: IdParams,
       response: { 200: Type.String({ description: 'text/csv' }), ...errorResponses(400, 401, 404) },
     },
@@ -71,7 +73,10 @@ const results: FastifyPluginAsyncTypebox = async (app) => {
       header: true,
       record_delimiter: 'windows',
       columns: CSV_COLUMNS.map(([key, header]) => ({ key, header })),
-      cast: { number: (value) => String(value).replace('.', ',') },
+      // Text from users and from the AI server is never a formula, and is quoted whole (OWASP's
+      // advice), so that no cell can start inside it; numbers stay numbers.
+      quoted_string: true,
+      cast: { string: neutraliseFormula, number: (value) => String(value).replace('.', ',') },
     })
     return reply
       .header('content-type', 'text/csv; charset=utf-8')
