@@ -47,7 +47,8 @@ export async function readUpload(request: FastifyRequest, maxBytes: number): Pro
       }
       if (!UPLOAD_FIELDS.has(part.fieldname)) throw fileMissing(`Unexpected field "${part.fieldname}"; send the PDF in the field "file"`)
       const bytes = await part.toBuffer().catch((err) => whyCutOff(parts, err))
-      // The stream is cut off at the limit; an excess that comes in a later chunk only marks it truncated.
+      // The stream is cut off at the limit. toBuffer refuses a file whose cut it reads, but an excess
+      // that arrives after the last chunk it read only marks the stream truncated.
       if (part.file.truncated) throw tooLarge(maxBytes)
       upload = { filename: cleanFilename(part.filename), bytes }
     }
