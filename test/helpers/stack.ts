@@ -13,6 +13,7 @@ import { freePort } from '../../src/services/free-port.js'
 import { createRedisBus } from '../../src/services/bus/redis-bus.js'
 import { buildSimulator } from '../../src/simulator/app.js'
 import { startRedisServer, type RedisServerHandle } from './redis-server.js'
+import { stopWhenGone } from './watchdog.js'
 import { migrate } from '../../src/db/migrate.js'
 
 // Real services for a test file: one PostgreSQL and one Redis (or those of TEST_DATABASE_URL and
@@ -30,6 +31,8 @@ export async function startServices(): Promise<Services> {
   if (process.env.TEST_DATABASE_URL) postgres = { adminUrl: process.env.TEST_DATABASE_URL }
   else {
     const dir = await mkdtemp(join(tmpdir(), 'nexa-test-pg-'))
+    // Stopped (immediate shutdown) and removed even if this process is killed before its teardown.
+    stopWhenGone([{ pidFile: join(dir, 'cluster', 'postmaster.pid'), signal: 'QUIT' }], [dir])
     const handle = await startEmbeddedPostgres({ dir, port: await freePort(), ephemeral: true })
     cleanups.push(async () => { await handle.stop(); await rm(dir, { recursive: true, force: true }) })
     postgres = { adminUrl: handle.url, handle }
