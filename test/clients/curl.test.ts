@@ -112,7 +112,7 @@ test('the README\'s curl walkthrough runs as written', async (t) => {
   const { stdout } = await run('bash', ['-euo', 'pipefail', '-c', block!], {
     cwd: dir,
     env: { PATH: process.env.PATH, HOME: dir, API: gateway.url, EMAIL: ADMIN.email, PASSWORD: ADMIN.password },
-    timeout: 60_000,
+    timeout: 180_000, // a bound, not a pace: a sign-in alone can take many seconds on a busy machine
     maxBuffer: 4 << 20,
   })
   t.match(stdout, /^event: snapshot$/m, 'the single job streamed')
