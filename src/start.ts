@@ -15,7 +15,8 @@ export async function startGateway(options: AppOptions): Promise<{ app: FastifyI
   app.addHook('preClose', async () => { closing = true })
   app.addHook('onSend', async (_request, reply) => { if (closing) reply.header('connection', 'close') })
   if (config.bootstrapAdmin && config.admin) {
-    const created = await ensureAdmin(app.pg.pool, config.admin.email, await hashPassword(config.admin.password))
+    const { email, password } = config.admin
+    const created = await ensureAdmin(app.pg.pool, email, () => hashPassword(password))
     app.log.info({ email: config.admin.email }, created ? 'created the first admin' : 'admin already exists')
   }
   const url = await app.listen({ host: config.host, port: config.port, backlog: 4096 })

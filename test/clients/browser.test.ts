@@ -34,7 +34,9 @@ const context: BrowserContext = await chromium.launchPersistentContext(userDataD
   locale: 'pt-BR',
   acceptDownloads: true,
 })
-context.setDefaultTimeout(20_000)
+// A bound on waiting for what the page shows, not a pace: on a busy machine a sign-in (scrypt) or a
+// page load can take many seconds.
+context.setDefaultTimeout(60_000)
 t0.teardown(async () => {
   await context.close()
   await rm(userDataDir, { recursive: true, force: true })

@@ -92,7 +92,8 @@ export async function startGatewayProcess(options: GatewayProcessOptions): Promi
     spawned.stdout!.on('data', record('stdout'))
     spawned.stderr!.on('data', record('stderr'))
     exited = new Promise((resolve) => spawned.once('exit', () => { if (child === spawned) child = undefined; resolve() }))
-    const deadline = Date.now() + 60_000
+    // A bound, not a pace: a busy machine takes long to load and compile the gateway.
+    const deadline = Date.now() + 180_000
     for (;;) {
       if (spawned.exitCode !== null || spawned.signalCode !== null) {
         const tail = logs.slice(-15).map((l) => l.msg ?? JSON.stringify(l)).join('\n')
@@ -101,7 +102,7 @@ export async function startGatewayProcess(options: GatewayProcessOptions): Promi
       const ready = await request(`${url}/ready`, { headersTimeout: 2_000, bodyTimeout: 2_000 })
         .then(async (res) => { await res.body.dump(); return res.statusCode === 200 }, () => false)
       if (ready) return
-      if (Date.now() > deadline) throw new Error(`${name} not ready after 60 s`)
+      if (Date.now() > deadline) throw new Error(`${name} not ready after 180 s`)
       await new Promise((r) => setTimeout(r, 100))
     }
   }

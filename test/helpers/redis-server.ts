@@ -1,6 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { createConnection } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { freePort } from '../../src/services/free-port.js'
+import { stopWhenGone } from './watchdog.js'
 
 export interface RedisServerHandle {
   url: string
@@ -17,9 +21,12 @@ export interface RedisServerHandle {
 /** A real redis-server (Debian's package) on a free loopback port, without persistence. */
 export async function startRedisServer(): Promise<RedisServerHandle> {
   const port = await freePort()
+  const dir = mkdtempSync(join(tmpdir(), 'nexa-test-redis-'))
+  const pidFile = join(dir, 'redis.pid')
+  stopWhenGone([{ pidFile, signal: 'KILL' }], [dir])
   let child: ChildProcess | undefined
   const start = async () => {
-    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no'], { stdio: 'ignore' })
+    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--pidfile', pidFile], { stdio: 'ignore' })
     child.on('error', (err) => {
       throw new Error(`redis-server could not start (is it installed?): ${err.message}`)
     })
@@ -33,8 +40,9 @@ export async function startRedisServer(): Promise<RedisServerHandle> {
       running.once('exit', () => resolve())
       running.kill('SIGKILL')
     })
+    rmSync(pidFile, { force: true }) // SIGKILL leaves it; its pid may be another process's by now
   }
-  process.once('exit', () => child?.kill('SIGKILL'))
+  process.once('exit', () => { child?.kill('SIGKILL'); rmSync(dir, { recursive: true, force: true }) })
   await start()
   return { url: `redis://127.0.0.1:${port}`, port, stop, start, freeze: () => child?.kill('SIGSTOP'), thaw: () => child?.kill('SIGCONT') }
 }

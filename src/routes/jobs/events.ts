@@ -91,10 +91,13 @@ const jobEvents: FastifyPluginAsyncTypebox = async (app) => {
     if (!isTerminal(job.status)) {
       for (const channel of channels) stream.onClose(app.hub.subscribe(channel, (m) => (live ? onMessage(m) : held.push(m))))
     }
+    // Progress received and not yet written, taken before the read: a message written while the
+    // snapshot is read is then in one or the other, and any message after this comes as an event.
+    const unwritten = furthestOf(channels.map((channel) => app.jobListener.unwrittenProgress(channel)))
     const stored = await views.load(job.id)
     if (!stream.isOpen) return undefined
     if (!stored) return stream.end()
-    const snapshot = job.kind === 'SINGLE' ? withLiveProgress(stored, job, app.jobListener.unwrittenProgress(job.channel)) : stored
+    const snapshot = withLiveProgress(stored, job, unwritten)
     send('snapshot', snapshot)
     if (isTerminal(snapshot.status) || snapshot.attempt !== job.attempt) {
       sendEnd(send, snapshot)
@@ -167,12 +170,20 @@ const jobEvents: FastifyPluginAsyncTypebox = async (app) => {
 
 /**
  * The stored job, with the progress this instance received and has not written yet when that is
- * further: a client reconnecting right after an event must not see its progress go back.
+ * further: a client reconnecting right after an event must not see its progress go back. A batch
+ * counts its finished items itself; of the AI's progress it shows the message, as its write will.
  */
 function withLiveProgress(view: JobView, job: { attempt: number }, live: Progress | undefined): JobView {
   if (!live || isTerminal(view.status) || view.attempt !== job.attempt) return view
+  if (view.kind === 'BATCH') return { ...view, status: 'RUNNING', progress: { current: view.progress?.current ?? 0, total: view.progress?.total ?? view.items?.length ?? 0, message: live.message } }
   if (view.progress && view.progress.current > live.current) return view
   return { ...view, status: 'RUNNING', progress: { current: live.current, total: live.total, message: live.message } }
+}
+
+function furthestOf(progress: Array<Progress | undefined>): Progress | undefined {
+  let furthest: Progress | undefined
+  for (const p of progress) if (p && (!furthest || p.current >= furthest.current)) furthest = p
+  return furthest
 }
 
 /** A result as the AI server sent it, for the rare final event the database could not confirm. */

@@ -49,7 +49,14 @@ export async function createUser(db: Queryable, input: { email: string; password
 }
 
 /** Creates the first admin if no user has that email yet; returns whether it was created. */
-export async function ensureAdmin(db: Queryable, email: string, passwordHash: string): Promise<boolean> {
+export async function ensureAdmin(db: Queryable, email: string, passwordHash: string | (() => Promise<string>)): Promise<boolean> {
+  // A hash costs 128 MiB and a good part of a second of scrypt: made only when the admin is missing,
+  // not at every start of an instance.
+  if (typeof passwordHash === 'function') {
+    const { rowCount } = await db.query('SELECT 1 FROM users WHERE email = $1', [normalizeEmail(email)])
+    if (rowCount) return false
+    passwordHash = await passwordHash()
+  }
   const { rowCount } = await db.query(
     `INSERT INTO users (email, password_hash, role) VALUES ($1, $2, 'ADMIN') ON CONFLICT (email) DO NOTHING`,
     [normalizeEmail(email), passwordHash],
