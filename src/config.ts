@@ -1,6 +1,7 @@
 import { envSchema } from 'env-schema'
 import { Type, type Static } from '@sinclair/typebox'
 import { randomBytes } from 'node:crypto'
+import { environment } from './environment.js'
 
 // Every setting is an environment variable, validated here once at start.
 // Durations accept a number of seconds or a value with a unit: 500ms, 30s, 15m, 2h, 7d.
@@ -132,10 +133,8 @@ const MIN_SECRET_LENGTH = 32
 
 export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   let env: Env
-  // An empty value (as deployment templates often produce) means "not set".
-  const data = Object.fromEntries(Object.entries(source).filter(([, value]) => value !== undefined && value !== ''))
   try {
-    env = envSchema<Env>({ schema: EnvSchema, data, dotenv: false })
+    env = envSchema<Env>({ schema: EnvSchema, data: environment(source), env: false, dotenv: false })
   } catch (err) {
     throw new ConfigError(`invalid environment: ${(err as Error).message}`)
   }

@@ -1,5 +1,6 @@
 import t0 from 'tap'
 import { ConfigError, loadConfig, parseDuration } from '../src/config.js'
+import { everyVariableEmpty } from './helpers/env-example.js'
 
 const { test } = t0
 const base = { DATABASE_URL: 'postgres://u:p@127.0.0.1:5432/nexa', AI_SERVER_URL: 'http://127.0.0.1:5001' }
@@ -34,6 +35,17 @@ test('an empty value counts as not set', async (t) => {
   const config = loadConfig({ ...base, REDIS_URL: '', LOG_LEVEL: '', PUBLIC_URL: '' })
   t.equal(config.redisUrl, undefined)
   t.equal(config.logLevel, 'info')
+})
+
+test('every variable of .env.example set empty in the process environment: the defaults apply', async (t) => {
+  const saved = { ...process.env }
+  t.teardown(() => { process.env = saved })
+  process.env = { ...saved, ...everyVariableEmpty(), ...base }
+  const { auth: { jwtSecret: _random, ...auth }, ...fromEmpty } = loadConfig()
+  const { auth: { jwtSecret: _other, ...defaultAuth }, ...defaults } = loadConfig(base)
+  t.same({ ...fromEmpty, auth }, { ...defaults, auth: defaultAuth })
+  t.equal(fromEmpty.port, 3000)
+  t.equal(fromEmpty.redisUrl, undefined)
 })
 
 test('durations and defaults', async (t) => {
