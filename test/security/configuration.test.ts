@@ -87,6 +87,29 @@ test('security headers on every kind of answer, event streams included; no x-pow
   }
 })
 
+test('every answer to a signed-in request says Cache-Control: no-store; the event stream keeps its own', async (t) => {
+  const job = (await stack.api('POST', '/classifications', { token, body: { partnumber: 'NO-STORE-1' } })).body
+  const stream = await openEventStream(`${stack.url}${job.events_url}`)
+  await stream.next('snapshot')
+  stream.close()
+  const answers: Array<[string, Awaited<ReturnType<Stack['api']>>]> = [
+    ['GET /auth/me', await stack.api('GET', '/auth/me', { token })],
+    ['GET /jobs', await stack.api('GET', '/jobs', { token })],
+    ['GET /jobs/:id', await stack.api('GET', `/jobs/${job.id}`, { token })],
+    ['GET /users (admin)', await stack.api('GET', '/users', { token })],
+    ['POST /classifications (202)', await stack.api('POST', '/classifications', { token, body: { partnumber: 'NO-STORE-2' } })],
+    ['CSV export', await stack.api('GET', `/jobs/${job.id}/results.csv`, { token })],
+    ['400 after sign-in', await stack.api('GET', '/jobs?limit=0', { token })],
+    ['404 after sign-in', await stack.api('GET', '/jobs/00000000-0000-4000-8000-000000000000', { token })],
+    ['session cookie instead of a header', await stack.api('GET', '/jobs', { headers: { cookie: `nexa_session=${token}` } })],
+  ]
+  for (const [what, answer] of answers) {
+    t.ok(answer.status < 500, `${what}: ${answer.status}`)
+    t.equal(answer.headers['cache-control'], 'no-store', `${what}: no-store`)
+  }
+  t.equal(stream.headers['cache-control'], 'no-cache, no-transform', 'the event stream keeps its own')
+})
+
 test('CORS: credentials for the listed origins only, never a wildcard', async (t) => {
   const preflight = (origin: string) => request(`${stack.url}/jobs`, {
     method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' },
