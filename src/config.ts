@@ -48,8 +48,9 @@ const EnvSchema = Type.Object({
   RATE_LIMIT_USER_MAX: Type.Integer({ default: 600, minimum: 1 }),
   TRUST_PROXY: Type.String({ default: 'false' }),
   CORS_ORIGINS: Type.String({ default: '' }),
-  DOCS_ENABLED: Flag(true),
-  METRICS_ENABLED: Flag(true),
+  // Unset: on outside production; in production /docs is off and /metrics needs METRICS_TOKEN.
+  DOCS_ENABLED: Type.Optional(Type.Boolean()),
+  METRICS_ENABLED: Type.Optional(Type.Boolean()),
   METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
 
   AI_BATCH_SIZE: Type.Integer({ default: 100, minimum: 1, maximum: 1000 }),
@@ -155,6 +156,11 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     // The AI server publishes on Redis: without it no progress or result could ever arrive.
     throw new ConfigError('REDIS_URL must be set in production')
   }
+  // Behind nginx every path is public: production shows metrics only to holders of the token.
+  const metricsEnabled = env.METRICS_ENABLED ?? (!production || env.METRICS_TOKEN !== undefined)
+  if (production && metricsEnabled && env.METRICS_TOKEN === undefined) {
+    throw new ConfigError('METRICS_TOKEN must be set to serve /metrics in production (or leave METRICS_ENABLED unset)')
+  }
   if ((env.ADMIN_EMAIL === undefined) !== (env.ADMIN_PASSWORD === undefined)) {
     throw new ConfigError('ADMIN_EMAIL and ADMIN_PASSWORD must be set together')
   }
@@ -194,8 +200,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     rateLimit: { max: env.RATE_LIMIT_MAX, windowMs: parseDuration(env.RATE_LIMIT_WINDOW), userMax: env.RATE_LIMIT_USER_MAX },
     trustProxy: parseTrustProxy(env.TRUST_PROXY),
     corsOrigins: env.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean),
-    docsEnabled: env.DOCS_ENABLED,
-    metrics: { enabled: env.METRICS_ENABLED, token: env.METRICS_TOKEN },
+    docsEnabled: env.DOCS_ENABLED ?? !production,
+    metrics: { enabled: metricsEnabled, token: env.METRICS_TOKEN },
     jobs: {
       deadlineMs: parseDuration(env.JOB_DEADLINE),
       sweepIntervalMs: parseDuration(env.JOB_SWEEP_INTERVAL),

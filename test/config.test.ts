@@ -13,6 +13,22 @@ test('production refuses to start with a missing or short JWT_SECRET', async (t)
   t.equal(config.auth.cookieSecure, true, 'cookies are Secure in production')
 })
 
+test('production closes /docs and /metrics unless asked; development and test keep them open', async (t) => {
+  const production = { ...base, NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32), REDIS_URL: 'redis://127.0.0.1:6379' }
+  const token = 'metrics-token-0123456789abcdef'
+  const served = (env: Record<string, string>) => {
+    const config = loadConfig(env)
+    return { docs: config.docsEnabled, metrics: config.metrics }
+  }
+  t.same(served(production), { docs: false, metrics: { enabled: false, token: undefined } }, 'production: both closed')
+  t.same(served({ ...production, METRICS_TOKEN: token, DOCS_ENABLED: 'true' }), { docs: true, metrics: { enabled: true, token } }, 'a token opens /metrics (for it alone); DOCS_ENABLED=true opens /docs')
+  t.same(served({ ...production, METRICS_TOKEN: token, METRICS_ENABLED: 'false' }).metrics.enabled, false, 'METRICS_ENABLED=false closes it even with a token')
+  t.throws(() => loadConfig({ ...production, METRICS_ENABLED: 'true' }), /METRICS_TOKEN must be set/, 'an open /metrics without a token is refused')
+  for (const env of ['development', 'test']) {
+    t.same(served({ ...base, NODE_ENV: env }), { docs: true, metrics: { enabled: true, token: undefined } }, `${env}: both open`)
+  }
+})
+
 test('outside production a missing secret is replaced by a random one', async (t) => {
   const a = loadConfig(base)
   const b = loadConfig(base)

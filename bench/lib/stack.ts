@@ -20,6 +20,8 @@ import { ROOT, exited, sleep, spawnNode, stopChild } from './procs.js'
 const BUILD_DIR = join(ROOT, 'node_modules/.cache/nexa-bench')
 export const PROFILE_DIR = join(BUILD_DIR, 'profiles')
 const JWT_SECRET = 'benchmark-secret-that-is-long-enough-for-hs256-0123456789'
+// Production serves /metrics only with a token.
+const METRICS_TOKEN = 'benchmark-metrics-token-0123456789'
 export const BENCH_USER = { email: 'bench@nexa.bench', password: 'bench-password-123' }
 const ADMIN = { email: 'admin@nexa.bench', password: 'admin-password-123' }
 
@@ -130,6 +132,7 @@ export class BenchStack {
         REDIS_URL: this.redisUrl,
         AI_SERVER_URL: this.simulatorUrl,
         JWT_SECRET,
+        METRICS_TOKEN,
         ADMIN_EMAIL: ADMIN.email,
         ADMIN_PASSWORD: ADMIN.password,
         ACCESS_TOKEN_TTL: '1h',
@@ -213,7 +216,7 @@ export class BenchStack {
   }
 
   private async gatewayMetrics(): Promise<string> {
-    const res = await request(`${this.gateway!.url}/metrics`)
+    const res = await request(`${this.gateway!.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })
     return res.body.text()
   }
 
