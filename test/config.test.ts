@@ -29,6 +29,15 @@ test('production closes /docs and /metrics unless asked; development and test ke
   }
 })
 
+test('sign-in throttling: failures-only settings with defaults; the old attempt counters are refused, not ignored', async (t) => {
+  t.same(loadConfig(base).auth.login, { maxFailuresPerAddress: 30, maxFailuresPerEmail: 10, backoffBaseMs: 1000, windowMs: 15 * 60_000 })
+  t.throws(() => loadConfig({ ...base, LOGIN_MAX_PER_IP: '30' }), /LOGIN_MAX_PER_IP is replaced by LOGIN_MAX_FAILURES_PER_ADDRESS/)
+  t.throws(() => loadConfig({ ...base, LOGIN_MAX_PER_EMAIL: '10' }), /LOGIN_MAX_PER_EMAIL is replaced by LOGIN_MAX_FAILURES_PER_EMAIL/)
+  t.same(loadConfig({ ...base, LOGIN_MAX_PER_IP: '' }).auth.login.maxFailuresPerAddress, 30, 'an empty one is not set')
+  t.throws(() => loadConfig({ ...base, LOGIN_WINDOW: '500ms' }), /LOGIN_WINDOW must be between 1s and 1d/)
+  t.throws(() => loadConfig({ ...base, LOGIN_WINDOW: '2d' }), /LOGIN_WINDOW must be between 1s and 1d/)
+})
+
 test('outside production a missing secret is replaced by a random one', async (t) => {
   const a = loadConfig(base)
   const b = loadConfig(base)

@@ -138,8 +138,6 @@ export class BenchStack {
         ACCESS_TOKEN_TTL: '1h',
         RATE_LIMIT_MAX: '10000000',
         RATE_LIMIT_USER_MAX: '10000000',
-        LOGIN_MAX_PER_IP: '1000',
-        LOGIN_MAX_PER_EMAIL: '1000',
         USER_MAX_ACTIVE_JOBS: '10000000',
         JOB_DEADLINE: '4h',
         SHUTDOWN_GRACE: '8s',
