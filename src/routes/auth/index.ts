@@ -40,7 +40,7 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
     const attempt = loginThrottle.attempt(request.ip, normalizeEmail(request.body.email))
     const refusal = await attempt.admit()
     if (refusal) {
-      request.log.warn({ throttled: refusal.reason }, 'sign-in refused: too many failures')
+      request.log.info({ throttled: refusal.reason }, 'sign-in refused: too many failures')
       throw tooManyRequests(refusal.retryAfterMs / 1000, 'Too many failed sign-in attempts; try again later')
     }
     const user = await findUserForLogin(pool, request.body.email)
