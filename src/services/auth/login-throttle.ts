@@ -4,8 +4,9 @@ import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAb
 /**
  * Sign-in throttling that slows an attacker without locking the owner out. Only failures count
  * (successes never do), along three lines:
- *  - per (address, email) pair: each consecutive failure pauses the pair for twice as long as the
- *    one before (backoffBaseMs, 2x, 4x ... at most windowMs); a success resets the pair;
+ *  - per (address, email) pair: the first failure is free (a typo); each further one in a row
+ *    pauses the pair for twice as long as the one before (backoffBaseMs, 2x, 4x ... at most
+ *    windowMs); a success resets the pair;
  *  - per address, whatever the emails (password spraying): maxFailuresPerAddress per window;
  *  - per email, from addresses that are not known-good for the account (a distributed attack on
  *    one account): maxFailuresPerEmail per window. A known-good address, one the account signed in
@@ -83,8 +84,9 @@ export function createLoginThrottle(options: LoginThrottleOptions): { attempt(ad
           return undefined
         },
         async failed() {
-          const { consumedPoints } = await failuresByPair.penalty(pair)
-          const pauseSeconds = Math.ceil(Math.min(options.backoffBaseMs * 2 ** (consumedPoints - 1), options.windowMs) / 1000)
+          const { consumedPoints: failuresInARow } = await failuresByPair.penalty(pair)
+          if (failuresInARow < 2) return
+          const pauseSeconds = Math.ceil(Math.min(options.backoffBaseMs * 2 ** (failuresInARow - 2), options.windowMs) / 1000)
           if (pauseSeconds > 0) await pausedPairs.block(pair, pauseSeconds)
         },
         async succeeded() {
