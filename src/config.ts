@@ -1,6 +1,7 @@
 import { envSchema } from 'env-schema'
 import { Type, type Static } from '@sinclair/typebox'
 import { randomBytes } from 'node:crypto'
+import { environment } from './environment.js'
 
 // Every setting is an environment variable, validated here once at start.
 // Durations accept a number of seconds or a value with a unit: 500ms, 30s, 15m, 2h, 7d.
@@ -39,16 +40,18 @@ const EnvSchema = Type.Object({
   ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 12 })),
   BOOTSTRAP_ADMIN: Flag(true),
 
-  LOGIN_MAX_PER_IP: Type.Integer({ default: 30, minimum: 1 }),
-  LOGIN_MAX_PER_EMAIL: Type.Integer({ default: 10, minimum: 1 }),
+  LOGIN_MAX_FAILURES_PER_ADDRESS: Type.Integer({ default: 30, minimum: 1 }),
+  LOGIN_MAX_FAILURES_PER_EMAIL: Type.Integer({ default: 10, minimum: 1 }),
+  LOGIN_BACKOFF_BASE: Duration('1s'),
   LOGIN_WINDOW: Duration('15m'),
   RATE_LIMIT_MAX: Type.Integer({ default: 1200, minimum: 1 }),
   RATE_LIMIT_WINDOW: Duration('1m'),
   RATE_LIMIT_USER_MAX: Type.Integer({ default: 600, minimum: 1 }),
   TRUST_PROXY: Type.String({ default: 'false' }),
   CORS_ORIGINS: Type.String({ default: '' }),
-  DOCS_ENABLED: Flag(true),
-  METRICS_ENABLED: Flag(true),
+  // Unset: on outside production; in production /docs is off and /metrics needs METRICS_TOKEN.
+  DOCS_ENABLED: Type.Optional(Type.Boolean()),
+  METRICS_ENABLED: Type.Optional(Type.Boolean()),
   METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
 
   AI_BATCH_SIZE: Type.Integer({ default: 100, minimum: 1, maximum: 1000 }),
@@ -90,9 +93,8 @@ export interface Config {
     /** How often open event streams re-check that their session is still open (the safety net behind revocation notices). */
     sessionRecheckMs: number
     cookieSecure: boolean
-    loginMaxPerIp: number
-    loginMaxPerEmail: number
-    loginWindowMs: number
+    /** Sign-in throttling: failures only (see src/services/auth/login-throttle.ts). */
+    login: { maxFailuresPerAddress: number; maxFailuresPerEmail: number; backoffBaseMs: number; windowMs: number }
   }
   admin?: { email: string; password: string }
   bootstrapAdmin: boolean
@@ -130,13 +132,17 @@ function parseTrustProxy(value: string): Config['trustProxy'] {
 }
 
 const MIN_SECRET_LENGTH = 32
+// They counted every sign-in attempt, successes included: a deployment that still sets one is told, not ignored.
+const REPLACED_SETTINGS = { LOGIN_MAX_PER_IP: 'LOGIN_MAX_FAILURES_PER_ADDRESS', LOGIN_MAX_PER_EMAIL: 'LOGIN_MAX_FAILURES_PER_EMAIL' }
 
 export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   let env: Env
-  // An empty value (as deployment templates often produce) means "not set".
-  const data = Object.fromEntries(Object.entries(source).filter(([, value]) => value !== undefined && value !== ''))
+  const data = environment(source)
+  for (const [replaced, by] of Object.entries(REPLACED_SETTINGS)) {
+    if (data[replaced] !== undefined) throw new ConfigError(`${replaced} is replaced by ${by}, which counts failed sign-ins only`)
+  }
   try {
-    env = envSchema<Env>({ schema: EnvSchema, data, dotenv: false })
+    env = envSchema<Env>({ schema: EnvSchema, data, env: false, dotenv: false })
   } catch (err) {
     throw new ConfigError(`invalid environment: ${(err as Error).message}`)
   }
@@ -153,9 +159,16 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   // Tokens stay short-lived whatever the configuration: an access token at most an hour, a stream token (it travels in URLs) at most 15 minutes.
   if (parseDuration(env.ACCESS_TOKEN_TTL) > 3_600_000) throw new ConfigError('ACCESS_TOKEN_TTL must be at most 1h')
   if (parseDuration(env.STREAM_TOKEN_TTL) > 900_000) throw new ConfigError('STREAM_TOKEN_TTL must be at most 15m')
+  // Sign-in counters expire in whole seconds in Redis, and by timers (at most ~24 days) without it.
+  if (parseDuration(env.LOGIN_WINDOW) < 1000 || parseDuration(env.LOGIN_WINDOW) > 86_400_000) throw new ConfigError('LOGIN_WINDOW must be between 1s and 1d')
   if (production && !env.REDIS_URL) {
     // The AI server publishes on Redis: without it no progress or result could ever arrive.
     throw new ConfigError('REDIS_URL must be set in production')
+  }
+  // Behind nginx every path is public: production shows metrics only to holders of the token.
+  const metricsEnabled = env.METRICS_ENABLED ?? (!production || env.METRICS_TOKEN !== undefined)
+  if (production && metricsEnabled && env.METRICS_TOKEN === undefined) {
+    throw new ConfigError('METRICS_TOKEN must be set to serve /metrics in production (or leave METRICS_ENABLED unset)')
   }
   if ((env.ADMIN_EMAIL === undefined) !== (env.ADMIN_PASSWORD === undefined)) {
     throw new ConfigError('ADMIN_EMAIL and ADMIN_PASSWORD must be set together')
@@ -187,17 +200,20 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       streamTokenTtlMs: parseDuration(env.STREAM_TOKEN_TTL),
       sessionRecheckMs: parseDuration(env.SESSION_RECHECK_INTERVAL),
       cookieSecure: env.COOKIE_SECURE ?? production,
-      loginMaxPerIp: env.LOGIN_MAX_PER_IP,
-      loginMaxPerEmail: env.LOGIN_MAX_PER_EMAIL,
-      loginWindowMs: parseDuration(env.LOGIN_WINDOW),
+      login: {
+        maxFailuresPerAddress: env.LOGIN_MAX_FAILURES_PER_ADDRESS,
+        maxFailuresPerEmail: env.LOGIN_MAX_FAILURES_PER_EMAIL,
+        backoffBaseMs: parseDuration(env.LOGIN_BACKOFF_BASE),
+        windowMs: parseDuration(env.LOGIN_WINDOW),
+      },
     },
     admin: env.ADMIN_EMAIL && env.ADMIN_PASSWORD ? { email: env.ADMIN_EMAIL, password: env.ADMIN_PASSWORD } : undefined,
     bootstrapAdmin: env.BOOTSTRAP_ADMIN,
     rateLimit: { max: env.RATE_LIMIT_MAX, windowMs: parseDuration(env.RATE_LIMIT_WINDOW), userMax: env.RATE_LIMIT_USER_MAX },
     trustProxy: parseTrustProxy(env.TRUST_PROXY),
     corsOrigins: env.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean),
-    docsEnabled: env.DOCS_ENABLED,
-    metrics: { enabled: env.METRICS_ENABLED, token: env.METRICS_TOKEN },
+    docsEnabled: env.DOCS_ENABLED ?? !production,
+    metrics: { enabled: metricsEnabled, token: env.METRICS_TOKEN },
     jobs: {
       deadlineMs: parseDuration(env.JOB_DEADLINE),
       sweepIntervalMs: parseDuration(env.JOB_SWEEP_INTERVAL),

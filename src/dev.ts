@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto'
 import { join, resolve } from 'node:path'
 import closeWithGrace from 'close-with-grace'
 import { ConfigError, loadConfig } from './config.js'
+import { environment } from './environment.js'
 import { startGateway } from './start.js'
 import { startEmbeddedPostgres } from './services/embedded/postgres.js'
 import { freePort } from './services/free-port.js'
@@ -14,8 +15,9 @@ import { createMemoryBus } from './services/bus/memory-bus.js'
 import { createRedisBus } from './services/bus/redis-bus.js'
 import { buildSimulator } from './simulator/app.js'
 
-const DATA_DIR = resolve(process.env.DATA_DIR ?? '.data')
-const env = { ...process.env }
+const env = environment()
+const DATA_DIR = resolve(env.DATA_DIR ?? '.data')
+const builtInSimulator = !env.AI_SERVER_URL
 const closers: Array<() => Promise<unknown>> = []
 const say = (line: string) => process.stdout.write(`${line}\n`)
 
@@ -38,7 +40,7 @@ if (!env.DATABASE_URL) {
 }
 
 const bus = env.REDIS_URL ? undefined : createMemoryBus()
-if (!env.AI_SERVER_URL) {
+if (builtInSimulator) {
   const simulatorBus = bus ?? (await createRedisBus(env.REDIS_URL!, { warn: () => {}, info: () => {} }))
   const simulator = await buildSimulator({ bus: simulatorBus, steps: Number(env.SIMULATOR_STEPS ?? 5), stepMs: Number(env.SIMULATOR_STEP_MS ?? 600) })
   env.AI_SERVER_URL = await simulator.listen({ host: '127.0.0.1', port: 0 })
@@ -61,7 +63,7 @@ try {
 const { app, url } = await startGateway({ config, bus })
 say(`
   Nexa gateway is running at ${url}  (${bus ? 'single-process mode: in-process message bus' : 'Redis message bus'})
-  AI server: ${env.AI_SERVER_URL}${process.env.AI_SERVER_URL ? '' : ' (the built-in simulator)'}
+  AI server: ${env.AI_SERVER_URL}${builtInSimulator ? ' (the built-in simulator)' : ''}
   Admin login: ${env.ADMIN_EMAIL} / ${env.ADMIN_PASSWORD}
   API docs: ${url}/docs
 

@@ -20,6 +20,8 @@ import { ROOT, exited, sleep, spawnNode, stopChild } from './procs.js'
 const BUILD_DIR = join(ROOT, 'node_modules/.cache/nexa-bench')
 export const PROFILE_DIR = join(BUILD_DIR, 'profiles')
 const JWT_SECRET = 'benchmark-secret-that-is-long-enough-for-hs256-0123456789'
+// Production serves /metrics only with a token.
+const METRICS_TOKEN = 'benchmark-metrics-token-0123456789'
 export const BENCH_USER = { email: 'bench@nexa.bench', password: 'bench-password-123' }
 const ADMIN = { email: 'admin@nexa.bench', password: 'admin-password-123' }
 
@@ -130,13 +132,12 @@ export class BenchStack {
         REDIS_URL: this.redisUrl,
         AI_SERVER_URL: this.simulatorUrl,
         JWT_SECRET,
+        METRICS_TOKEN,
         ADMIN_EMAIL: ADMIN.email,
         ADMIN_PASSWORD: ADMIN.password,
         ACCESS_TOKEN_TTL: '1h',
         RATE_LIMIT_MAX: '10000000',
         RATE_LIMIT_USER_MAX: '10000000',
-        LOGIN_MAX_PER_IP: '1000',
-        LOGIN_MAX_PER_EMAIL: '1000',
         USER_MAX_ACTIVE_JOBS: '10000000',
         JOB_DEADLINE: '4h',
         SHUTDOWN_GRACE: '8s',
@@ -213,7 +214,7 @@ export class BenchStack {
   }
 
   private async gatewayMetrics(): Promise<string> {
-    const res = await request(`${this.gateway!.url}/metrics`)
+    const res = await request(`${this.gateway!.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })
     return res.body.text()
   }
 

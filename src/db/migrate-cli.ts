@@ -1,7 +1,8 @@
 // `npm run migrate`: apply pending migrations to DATABASE_URL and exit.
 import { migrate } from './migrate.js'
+import { environment } from '../environment.js'
 
-const url = process.env.DATABASE_URL
+const url = environment().DATABASE_URL
 if (!url) {
   console.error('DATABASE_URL is not set')
   process.exit(2)

@@ -4,6 +4,7 @@ import closeWithGrace from 'close-with-grace'
 import { envSchema } from 'env-schema'
 import { Type, type Static } from '@sinclair/typebox'
 import { createRedisBus } from '../services/bus/redis-bus.js'
+import { environment } from '../environment.js'
 import { buildSimulator } from './app.js'
 
 const EnvSchema = Type.Object({
@@ -16,7 +17,7 @@ const EnvSchema = Type.Object({
 
 let env: Static<typeof EnvSchema>
 try {
-  env = envSchema<Static<typeof EnvSchema>>({ schema: EnvSchema, data: process.env, dotenv: false })
+  env = envSchema<Static<typeof EnvSchema>>({ schema: EnvSchema, data: environment(), env: false, dotenv: false })
 } catch (err) {
   console.error(`simulator: invalid environment: ${(err as Error).message}`)
   process.exit(2)

@@ -70,6 +70,9 @@ export async function startDatabasePool(max: number): Promise<{ pool: pg.Pool; c
 
 export const ADMIN = { email: 'admin@nexa.test', password: 'admin-password-123' }
 
+/** No sign-in throttling in the way (it is tested in test/routes/auth-rate-limit.test.ts). */
+export const NO_LOGIN_LIMITS = { LOGIN_MAX_FAILURES_PER_ADDRESS: '100000', LOGIN_MAX_FAILURES_PER_EMAIL: '100000', LOGIN_BACKOFF_BASE: '0' }
+
 export interface Stack {
   url: string
   app: FastifyInstance
@@ -182,6 +185,7 @@ export function simulatorControls(simulatorUrl: string) {
 /** Every message published on task_results from now on, collected in order. */
 export async function listenToTaskResults(redisUrl: string): Promise<{ subscriber: Redis; taskResults: Array<Record<string, any>> }> {
   const subscriber = new Redis(redisUrl)
+  subscriber.on('error', () => {}) // a test may stop Redis: ioredis reconnects by itself
   const taskResults: Array<Record<string, any>> = []
   subscriber.on('message', (_channel, message) => taskResults.push(JSON.parse(message)))
   await subscriber.subscribe('task_results')

@@ -1,16 +1,14 @@
 import t0, { type Test } from 'tap'
 import { createHmac } from 'node:crypto'
 import { request } from 'undici'
-import { ADMIN, startServices, startStack, type Stack } from '../helpers/stack.js'
+import { ADMIN, NO_LOGIN_LIMITS, startServices, startStack, type Stack } from '../helpers/stack.js'
 
 // Sign-in, tokens, sessions, refresh rotation, logout, the bootstrapped admin and password storage,
 // all seen from the outside: status codes, JSON error bodies, headers and cookies.
 
 const { test } = t0
 const services = await startServices()
-// Login limits are tested in auth-rate-limit.test.ts; here they must not get in the way.
-const env = { LOGIN_MAX_PER_IP: '10000', LOGIN_MAX_PER_EMAIL: '10000' }
-const stack: Stack = await startStack(services, { env })
+const stack: Stack = await startStack(services, { env: NO_LOGIN_LIMITS })
 t0.teardown(async () => { await stack.close(); await services.stop() })
 
 type Response = Awaited<ReturnType<Stack['api']>>
@@ -321,7 +319,7 @@ test('the first admin is bootstrapped once: a second gateway on the same databas
   t.equal(await count(), 1)
   const { rows: [before] } = await stack.db.query('SELECT id, password_hash, role FROM users WHERE email = $1', [ADMIN.email])
   // (Same login limits: both instances count sign-in attempts together in Redis.)
-  const second = await startStack(services, { env, databaseUrl: stack.databaseUrl, simulatorUrl: stack.simulatorUrl })
+  const second = await startStack(services, { env: NO_LOGIN_LIMITS, databaseUrl: stack.databaseUrl, simulatorUrl: stack.simulatorUrl })
   t.teardown(() => second.close())
   t.equal(await count(), 1, 'still exactly one admin with that email')
   const { rows: [after] } = await stack.db.query('SELECT id, password_hash, role FROM users WHERE email = $1', [ADMIN.email])

@@ -1,13 +1,12 @@
 import t0 from 'tap'
-import { ADMIN, startServices, startStack, type Stack } from '../helpers/stack.js'
+import { ADMIN, NO_LOGIN_LIMITS, startServices, startStack, type Stack } from '../helpers/stack.js'
 
 // User management: administrators only; what a client sees (status, JSON bodies, headers) and what
 // it does to the users' sessions.
 
 const { test } = t0
 const services = await startServices()
-// Login limits are tested in auth-rate-limit.test.ts; here they must not get in the way.
-const stack: Stack = await startStack(services, { env: { LOGIN_MAX_PER_IP: '10000', LOGIN_MAX_PER_EMAIL: '10000' } })
+const stack: Stack = await startStack(services, { env: NO_LOGIN_LIMITS })
 t0.teardown(async () => { await stack.close(); await services.stop() })
 
 /** As stack.api, and checks that no response ever carries a password or its hash. */

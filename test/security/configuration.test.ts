@@ -14,15 +14,21 @@ import { redactUrl } from '../../src/services/auth/log-redaction.js'
 import { NO_LOGIN_LIMITS, streamTokenOf } from './support.js'
 
 // OWASP API8 (security misconfiguration): security headers on every answer (event streams too),
-// CORS for the listed origins only, error bodies without stack traces or SQL, /docs switchable off,
-// and logs that never hold a credential: authorization headers, cookies, passwords, tokens, and the
-// stream token that travels in event-stream URLs.
+// CORS for the listed origins only, error bodies without stack traces or SQL, /docs and /metrics
+// closed in production unless asked for, and logs that never hold a credential: authorization
+// headers, cookies, passwords, tokens, and the stream token that travels in event-stream URLs.
 
 const { test } = t0
 const ALLOWED_ORIGIN = 'https://app.nexa.example'
 const services = await startServices()
 const stack: Stack = await startStack(services, { env: { ...NO_LOGIN_LIMITS, CORS_ORIGINS: `${ALLOWED_ORIGIN}, https://admin.nexa.example` }, simulator: { steps: 1, stepMs: 5 } })
-const noDocs: Stack = await startStack(services, { env: { ...NO_LOGIN_LIMITS, DOCS_ENABLED: 'false', NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(40) }, databaseUrl: stack.databaseUrl, simulatorUrl: stack.simulatorUrl })
+// Production as configured by default, and production with /docs and /metrics asked for.
+const METRICS_TOKEN = 'metrics-token-0123456789abcdef'
+const inProduction = (env: Record<string, string> = {}) => startStack(services, {
+  env: { ...NO_LOGIN_LIMITS, NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(40), ...env }, databaseUrl: stack.databaseUrl, simulatorUrl: stack.simulatorUrl,
+})
+const production: Stack = await inProduction()
+const productionOpened: Stack = await inProduction({ DOCS_ENABLED: 'true', METRICS_TOKEN })
 
 // A gateway whose log lines are kept, with two routes that fail the way real code can.
 const logLines: string[] = []
@@ -49,7 +55,7 @@ const logged = await (async () => {
   const url = await app.listen({ host: '127.0.0.1', port: 0 })
   return { app, url }
 })()
-t0.teardown(async () => { await logged.app.close(); await noDocs.close(); await stack.close(); await services.stop() })
+t0.teardown(async () => { await logged.app.close(); await production.close(); await productionOpened.close(); await stack.close(); await services.stop() })
 
 const token = await stack.login()
 
@@ -85,6 +91,29 @@ test('security headers on every kind of answer, event streams included; no x-pow
     t.equal(headers['x-powered-by'], undefined, `${kind}: no x-powered-by`)
     t.equal(headers.server, undefined, `${kind}: no server banner`)
   }
+})
+
+test('every answer to a signed-in request says Cache-Control: no-store; the event stream keeps its own', async (t) => {
+  const job = (await stack.api('POST', '/classifications', { token, body: { partnumber: 'NO-STORE-1' } })).body
+  const stream = await openEventStream(`${stack.url}${job.events_url}`)
+  await stream.next('snapshot')
+  stream.close()
+  const answers: Array<[string, Awaited<ReturnType<Stack['api']>>]> = [
+    ['GET /auth/me', await stack.api('GET', '/auth/me', { token })],
+    ['GET /jobs', await stack.api('GET', '/jobs', { token })],
+    ['GET /jobs/:id', await stack.api('GET', `/jobs/${job.id}`, { token })],
+    ['GET /users (admin)', await stack.api('GET', '/users', { token })],
+    ['POST /classifications (202)', await stack.api('POST', '/classifications', { token, body: { partnumber: 'NO-STORE-2' } })],
+    ['CSV export', await stack.api('GET', `/jobs/${job.id}/results.csv`, { token })],
+    ['400 after sign-in', await stack.api('GET', '/jobs?limit=0', { token })],
+    ['404 after sign-in', await stack.api('GET', '/jobs/00000000-0000-4000-8000-000000000000', { token })],
+    ['session cookie instead of a header', await stack.api('GET', '/jobs', { headers: { cookie: `nexa_session=${token}` } })],
+  ]
+  for (const [what, answer] of answers) {
+    t.ok(answer.status < 500, `${what}: ${answer.status}`)
+    t.equal(answer.headers['cache-control'], 'no-store', `${what}: no-store`)
+  }
+  t.equal(stream.headers['cache-control'], 'no-cache, no-transform', 'the event stream keeps its own')
 })
 
 test('CORS: credentials for the listed origins only, never a wildcard', async (t) => {
@@ -147,14 +176,21 @@ test('error bodies carry no stack trace, no SQL and no internals; a 500 says onl
   t.ok(errors.some((l) => l.includes('no_such_table')) && errors.some((l) => l.includes('"stack"')), 'operators find the full error in the log')
 })
 
-test('/docs can be switched off (DOCS_ENABLED=false): 404 for the UI and the document', async (t) => {
-  for (const path of ['/docs', '/docs/', '/docs/json', '/docs/yaml', '/docs/static/index.html', '/docs/static/swagger-ui.css']) {
-    const res = await noDocs.api('GET', path)
+test('production defaults: no /docs, no /metrics; DOCS_ENABLED=true and METRICS_TOKEN open them', async (t) => {
+  for (const path of ['/docs', '/docs/', '/docs/json', '/docs/yaml', '/docs/static/index.html', '/docs/static/swagger-ui.css', '/metrics']) {
+    const res = await production.api('GET', path)
     t.equal(res.status, 404, `${path}: 404`)
     t.match(res.body, { statusCode: 404, code: 'route_not_found' })
   }
-  t.equal((await stack.api('GET', '/docs/json')).status, 200, 'control: on by default')
-  t.equal((await stack.api('GET', '/docs')).status < 400, true, 'and the UI answers')
+  t.equal((await productionOpened.api('GET', '/docs/json')).status, 200, 'DOCS_ENABLED=true: the document')
+  t.ok((await productionOpened.api('GET', '/docs')).status < 400, 'and the UI')
+  t.equal((await productionOpened.api('GET', '/metrics')).status, 404, 'METRICS_TOKEN set: /metrics without the token is not there')
+  const scraped = await productionOpened.api('GET', '/metrics', { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })
+  t.equal(scraped.status, 200, 'with the token it answers')
+  t.match(scraped.body, /nexa_/)
+
+  t.equal((await stack.api('GET', '/docs/json')).status, 200, 'outside production: /docs on by default')
+  t.equal((await stack.api('GET', '/metrics')).status, 200, 'and /metrics open')
 })
 
 test('logs hold no credential: authorization headers, cookies, passwords, tokens, stream tokens in URLs', async (t) => {

@@ -5,6 +5,7 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { startRedisServer } from '../helpers/redis-server.js'
 import { ChannelRecorder, httpCall } from './harness.js'
+import { everyVariableEmpty } from '../helpers/env-example.js'
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url))
 const redis = await startRedisServer()
@@ -36,6 +37,22 @@ test('invalid settings: a clear message and exit code 2', async (t) => {
     t.equal(outcomes[i]!.code, 2, JSON.stringify(env))
     t.match(outcomes[i]!.stderr, message)
   })
+})
+
+test('a variable set to an empty value counts as not set: every default applies', async (t) => {
+  // As a deployment template leaves them: every variable of .env.example present and empty.
+  const { child, exited } = runSimulator({ ...everyVariableEmpty(), REDIS_URL: redis.url })
+  t.teardown(() => child.kill('SIGKILL'))
+  let output = ''
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
+  // The default port, 5001, may be taken on a shared machine: trying it is what shows the default applied.
+  const triedDefaultPort = () => /listening at http:\/\/127\.0\.0\.1:5001|EADDRINUSE[^\n]*5001/.test(output)
+  const outcome = await Promise.race([exited, new Promise<'tried'>((resolve) => {
+    const poll = setInterval(() => { if (triedDefaultPort()) { clearInterval(poll); resolve('tried') } }, 50)
+    child.once('exit', () => clearInterval(poll))
+  })])
+  t.not(outcome === 'tried' ? 0 : outcome.code, 2, `not refused as an invalid environment ${outcome === 'tried' ? '' : outcome.stderr}`)
+  t.ok(triedDefaultPort(), 'listens (or tries to) on the default 127.0.0.1:5001')
 })
 
 test('serves jobs, logs JSON, and exits promptly on SIGTERM in the middle of a job', async (t) => {

@@ -116,6 +116,13 @@ export default fp(async (app) => {
     return identity
   }
 
+  // Whatever is answered to a signed-in user (JSON, CSV exports, errors after sign-in) is theirs
+  // alone: no browser or shared cache may store it. (Event streams set their own headers and are
+  // hijacked, so this hook does not run for them.)
+  app.addHook('onSend', async (request, reply) => {
+    if (request.identity) reply.header('cache-control', 'no-store')
+  })
+
   app.decorate('authenticate', async (request: FastifyRequest) => {
     const token = bearerOrCookie(request)
     request.identity = await identityFrom(request, token ? verify(token, 'access') : undefined)

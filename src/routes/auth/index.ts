@@ -1,7 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import { Type } from '@sinclair/typebox'
-import { findUserForLogin, normalizeEmail, openSession, revokeSession, rotateRefreshToken, sessionOfRefreshToken, type Identity } from '../../services/auth/accounts.js'
+import { findUserForLogin, normalizeEmail, openSession, revokeSession, rotateRefreshToken, sessionOfRefreshToken, signedInFrom, type Identity } from '../../services/auth/accounts.js'
+import { createLoginThrottle } from '../../services/auth/login-throttle.js'
 import { decoyPasswordHash, verifyPassword } from '../../services/auth/passwords.js'
 import { HttpError, tooManyRequests, unauthorized } from '../../http-errors.js'
 import { LoginBody, RefreshBody, TokenResponse, Role } from '../../schemas/auth.js'
@@ -11,11 +12,11 @@ import { REFRESH_COOKIE } from '../../plugins/app/auth.js'
 const auth: FastifyPluginAsyncTypebox = async (app) => {
   const { config } = app
   const pool = app.pg.pool
-  const loginPerIp = app.createRateLimit({ max: config.auth.loginMaxPerIp, timeWindow: config.auth.loginWindowMs, keyGenerator: (req) => `login-ip:${req.ip}` })
-  const loginPerEmail = app.createRateLimit({
-    max: config.auth.loginMaxPerEmail,
-    timeWindow: config.auth.loginWindowMs,
-    keyGenerator: (req) => `login-email:${normalizeEmail((req.body as { email: string }).email)}`,
+  // Known-good addresses: those the account signed in from while a refresh token of then may still live.
+  const loginThrottle = createLoginThrottle({
+    ...config.auth.login,
+    redis: app.redis,
+    isKnownAddress: (email, address) => signedInFrom(pool, email, address, config.auth.refreshTokenTtlMs),
   })
 
   // Browsers refresh and sign out with the cookie alone, sending no body: validate that as `{}`.
@@ -36,15 +37,21 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: TokenResponse, ...errorResponses(400, 401, 429) },
     },
   }, async (request, reply) => {
-    for (const check of [loginPerIp, loginPerEmail]) {
-      const limit = await check(request)
-      if (!limit.isAllowed && limit.isExceeded) throw tooManyRequests(limit.ttlInSeconds, 'Too many sign-in attempts; try again later')
+    const attempt = loginThrottle.attempt(request.ip, normalizeEmail(request.body.email))
+    const refusal = await attempt.admit()
+    if (refusal) {
+      request.log.info({ throttled: refusal.reason }, 'sign-in refused: too many failures')
+      throw tooManyRequests(refusal.retryAfterMs / 1000, 'Too many failed sign-in attempts; try again later')
     }
     const user = await findUserForLogin(pool, request.body.email)
     // Unknown email, wrong password and disabled account cost the same and answer the same.
     const passwordOk = await verifyPassword(request.body.password, user?.password_hash ?? (await decoyPasswordHash()))
-    if (!user || !passwordOk || user.disabled) throw new HttpError(401, 'invalid_credentials', 'Email or password is incorrect')
-    const { sessionId, refreshToken } = await openSession(pool, user.id, config.auth.refreshTokenTtlMs)
+    if (!user || !passwordOk || user.disabled) {
+      await attempt.failed()
+      throw new HttpError(401, 'invalid_credentials', 'Email or password is incorrect')
+    }
+    const { sessionId, refreshToken } = await openSession(pool, user.id, request.ip, config.auth.refreshTokenTtlMs)
+    await attempt.succeeded()
     const tokens = issue({ id: user.id, email: user.email, role: user.role, sessionId }, refreshToken)
     app.sessionCookies.set(reply, tokens.access_token, refreshToken)
     // Token responses must never be stored by a browser or a proxy cache (RFC 6749, 5.1).

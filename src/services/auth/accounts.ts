@@ -26,11 +26,24 @@ export function normalizeEmail(email: string): string {
   return email.trim().toLowerCase()
 }
 
+// PostgreSQL text cannot hold NUL: no stored email has one, and a query with one would fail.
+const storable = (text: string) => !text.includes('\u0000')
+
 export async function findUserForLogin(db: Queryable, email: string): Promise<(User & { password_hash: string }) | undefined> {
-  // PostgreSQL text cannot hold NUL: no stored email has one, and the query would fail.
-  if (email.includes('\u0000')) return undefined
+  if (!storable(email)) return undefined
   const { rows } = await db.query(`SELECT ${USER_COLUMNS}, password_hash FROM users WHERE email = $1`, [normalizeEmail(email)])
   return rows[0]
+}
+
+/** Whether the account of this email opened a session from this client address within the last `withinMs`. */
+export async function signedInFrom(db: Queryable, email: string, clientAddress: string, withinMs: number): Promise<boolean> {
+  if (!storable(email)) return false
+  const { rows } = await db.query(
+    `SELECT EXISTS (SELECT 1 FROM sessions s JOIN users u ON u.id = s.user_id
+                     WHERE u.email = $1 AND s.client_address = $2 AND s.created_at > now() - $3 * interval '1 millisecond') AS known`,
+    [normalizeEmail(email), clientAddress, withinMs],
+  )
+  return rows[0].known
 }
 
 export class EmailTakenError extends Error {}
@@ -96,11 +109,11 @@ export async function updateUser(pool: pg.Pool, id: string, changes: { role?: Ro
   })
 }
 
-/** Starts a session (one sign-in) with its first refresh token. */
-export async function openSession(pool: pg.Pool, userId: string, refreshTtlMs: number): Promise<{ sessionId: string; refreshToken: string }> {
+/** Starts a session (one sign-in from `clientAddress`) with its first refresh token. */
+export async function openSession(pool: pg.Pool, userId: string, clientAddress: string, refreshTtlMs: number): Promise<{ sessionId: string; refreshToken: string }> {
   const refresh = newRefreshToken()
   return inTransaction(pool, async (client) => {
-    const { rows } = await client.query('INSERT INTO sessions (user_id) VALUES ($1) RETURNING id', [userId])
+    const { rows } = await client.query('INSERT INTO sessions (user_id, client_address) VALUES ($1, $2) RETURNING id', [userId, clientAddress])
     const sessionId: string = rows[0].id
     await insertRefreshToken(client, sessionId, refresh.hash, refreshTtlMs)
     return { sessionId, refreshToken: refresh.token }

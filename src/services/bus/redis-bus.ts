@@ -66,7 +66,9 @@ export async function createRedisBus(url: string, log: { warn: (obj: object, msg
       connectionListeners.push(listener)
     },
     async close() {
-      await Promise.allSettled([subscriber.quit(), commands.quit()])
+      // During an outage QUIT cannot be sent (the command connection keeps no offline queue): stop
+      // reconnecting instead, or the client would go on trying after the close.
+      await Promise.all([subscriber, commands].map((client) => client.quit().catch(() => client.disconnect())))
     },
   }
 }

@@ -45,6 +45,7 @@ export function templateDeployConf(source: string, values: { upstreams: string[]
   rewrite(/^(\s*)server gateway-\d+:3000( [^;]*)?;$/, (_m, indent, rest) => `${indent}server ${values.upstreams[upstream++]}${rest ?? ''};`, values.upstreams.length)
   rewrite(/^(\s*)listen 80;$/, (_m, indent) => `${indent}listen 127.0.0.1:${values.httpPort};`, 1)
   rewrite(/^(\s*)listen 443 ssl http2;$/, (_m, indent) => `${indent}listen 127.0.0.1:${values.httpsPort} ssl http2;`, 1)
+  rewrite(/^(\s*)default 443;$/, (_m, indent) => `${indent}default ${values.httpsPort};`, 1) // the public HTTPS port
   rewrite(/^(\s*)ssl_certificate\s+\S+;$/, (_m, indent) => `${indent}ssl_certificate ${values.certificate};`, 1)
   rewrite(/^(\s*)ssl_certificate_key\s+\S+;$/, (_m, indent) => `${indent}ssl_certificate_key ${values.key};`, 1)
   rewrite(/^(\s*)access_log \S+ nexa_gateway;$/, (_m, indent) => `${indent}access_log ${values.accessLog} nexa_gateway;`, 1)
