@@ -135,7 +135,7 @@ async function textRuns(page: PDFPageProxy, count: { max: number; seen: number }
 
 /**
  * Load pdfjs's parser and run it once on a one-line document. Why: the first extraction in a fresh
- * thread otherwise pays for loading ~2 MB of parser code and cold JIT, often more than a second.
+ * process otherwise pays for loading ~2 MB of parser code and cold JIT, often more than a second.
  */
 export async function warmUp(): Promise<void> {
   const globals = globalThis as { pdfjsWorker?: unknown }

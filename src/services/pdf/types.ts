@@ -22,7 +22,7 @@ export interface ExtractOptions {
   maxTextItems?: number
   /** Reject documents with more text-showing operators than this, counted before reading (default 500,000; too_complex). */
   maxTextOperators?: number
-  /** Reject documents whose FlateDecode streams inflate to more than this, all together counted before reading (default 256 MiB; too_large_decompressed). */
+  /** Reject documents whose FlateDecode streams inflate to more than this, all together, counted before reading (default 256 MiB; too_large_decompressed). */
   maxDecompressedBytes?: number
 }
 
