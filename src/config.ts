@@ -60,7 +60,7 @@ const EnvSchema = Type.Object({
   DOCUMENT_MAX_TEXT_OPERATORS: Type.Integer({ default: 500_000, minimum: 1 }),
   DOCUMENT_MAX_TEXT_ITEMS: Type.Integer({ default: 500_000, minimum: 1 }),
   DOCUMENT_EXTRACTION_TIMEOUT: Duration('30s'),
-  DOCUMENT_EXTRACTION_MEMORY_MB: Type.Integer({ default: 1024, minimum: 64 }),
+  DOCUMENT_EXTRACTION_MEMORY_MB: Type.Integer({ default: 1024, minimum: 256 }),
   DOCUMENT_EXTRACTION_RECYCLE_GROWTH_MB: Type.Integer({ default: 256, minimum: 1 }),
   DOCUMENT_STORE_FILES: Flag(false),
 
