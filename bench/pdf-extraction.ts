@@ -1,7 +1,8 @@
 /**
  * PDF part-number extraction benchmark: the 1,000-line, 30-page order from the test fixtures,
- * extracted N times through the worker pool while a 1 ms timer in the main thread records how late
- * it fires (event-loop lag). For contrast, a few extractions on the main thread are measured too.
+ * extracted N times through the extraction pool (child processes) while a 1 ms timer in the main
+ * thread records how late it fires (event-loop lag). For contrast, a few extractions on the main
+ * thread are measured too.
  *
  *   npx tsx bench/pdf-extraction.ts [runs=20]
  *
@@ -100,7 +101,7 @@ const summary = {
 const rows: Array<[string, string, string, string, string, string]> = [
   ['mode', 'runs', 'extract p50 ms', 'extract max ms', 'timer lag p50/p99/max ms', 'ticks'],
   [
-    `pool (${summary.pool.size} worker${summary.pool.size === 1 ? '' : 's'})`,
+    `pool (${summary.pool.size} process${summary.pool.size === 1 ? '' : 'es'})`,
     String(runs),
     String(summary.pool.extraction_ms.p50),
     String(summary.pool.extraction_ms.max),

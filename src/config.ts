@@ -59,6 +59,13 @@ const EnvSchema = Type.Object({
   DOCUMENT_MAX_BYTES: Type.Integer({ default: 20 * 1024 * 1024, minimum: 1024 }),
   DOCUMENT_MAX_CONCURRENT_PER_USER: Type.Integer({ default: 2, minimum: 1 }),
   DOCUMENT_MAX_PAGES: Type.Integer({ default: 300, minimum: 1, maximum: 10_000 }),
+  // Budgets of one document's extraction (src/services/pdf/extraction-pool.ts): over one, it is refused with 413 or 422.
+  DOCUMENT_MAX_DECOMPRESSED_BYTES: Type.Integer({ default: 256 * 1_048_576, minimum: 1024 }),
+  DOCUMENT_MAX_TEXT_OPERATORS: Type.Integer({ default: 500_000, minimum: 1 }),
+  DOCUMENT_MAX_TEXT_ITEMS: Type.Integer({ default: 500_000, minimum: 1 }),
+  DOCUMENT_EXTRACTION_TIMEOUT: Duration('30s'),
+  DOCUMENT_EXTRACTION_MEMORY_MB: Type.Integer({ default: 1024, minimum: 256 }),
+  DOCUMENT_EXTRACTION_RECYCLE_GROWTH_MB: Type.Integer({ default: 256, minimum: 1 }),
   DOCUMENT_STORE_FILES: Flag(false),
 
   JOB_DEADLINE: Duration('15m'),
@@ -105,6 +112,7 @@ export interface Config {
   metrics: { enabled: boolean; token?: string }
   jobs: { deadlineMs: number; sweepIntervalMs: number; maxActivePerUser: number; aiBatchSize: number; batchMaxItems: number }
   documents: { maxBytes: number; maxConcurrentPerUser: number; maxPages: number; storeFiles: boolean }
+  extraction: { maxDecompressedBytes: number; maxTextOperators: number; maxTextItems: number; timeoutMs: number; maxMemoryMb: number; recycleGrowthMb: number }
   sse: { heartbeatMs: number; retryMs: number; maxBufferedBytes: number }
   shutdownGraceMs: number
 }
@@ -222,6 +230,14 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       batchMaxItems: env.BATCH_MAX_ITEMS,
     },
     documents: { maxBytes: env.DOCUMENT_MAX_BYTES, maxConcurrentPerUser: env.DOCUMENT_MAX_CONCURRENT_PER_USER, maxPages: env.DOCUMENT_MAX_PAGES, storeFiles: env.DOCUMENT_STORE_FILES },
+    extraction: {
+      maxDecompressedBytes: env.DOCUMENT_MAX_DECOMPRESSED_BYTES,
+      maxTextOperators: env.DOCUMENT_MAX_TEXT_OPERATORS,
+      maxTextItems: env.DOCUMENT_MAX_TEXT_ITEMS,
+      timeoutMs: parseDuration(env.DOCUMENT_EXTRACTION_TIMEOUT),
+      maxMemoryMb: env.DOCUMENT_EXTRACTION_MEMORY_MB,
+      recycleGrowthMb: env.DOCUMENT_EXTRACTION_RECYCLE_GROWTH_MB,
+    },
     sse: {
       heartbeatMs: parseDuration(env.SSE_HEARTBEAT_INTERVAL),
       retryMs: parseDuration(env.SSE_RETRY),

@@ -70,6 +70,12 @@ export async function rssBytes(pid: number): Promise<number> {
   return Number(kb) * 1024
 }
 
+/** The processes `pid` started (its direct children), from /proc. */
+export async function childPids(pid: number): Promise<number[]> {
+  const text = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '')
+  return text.split(/\s+/).filter(Boolean).map(Number)
+}
+
 export async function openFds(pid: number): Promise<number> {
   return (await readdir(`/proc/${pid}/fd`)).length
 }

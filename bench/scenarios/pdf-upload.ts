@@ -1,8 +1,9 @@
 // Scenario 6: PDF. The 1,000-line, 30-page order uploaded to POST /documents while GET /health is
-// asked every few ms: the extraction's time, and whether the other requests wait for it.
+// asked every few ms: the extraction's time, and whether the other requests wait for it; and the
+// resident memory of the gateway process and of the extraction processes it started.
 import { Pool } from 'undici'
 import { bigOrder } from '../../test/pdf/fixtures.js'
-import { sleep } from '../lib/procs.js'
+import { childPids, rssBytes, sleep } from '../lib/procs.js'
 import { check, distribution, round } from '../lib/report.js'
 import type { BenchContext, ScenarioOutcome } from '../lib/context.js'
 import { nowNs } from '../lib/sse-client.js'
@@ -35,8 +36,11 @@ export async function pdfScenario(ctx: BenchContext): Promise<ScenarioOutcome> {
   const times: number[] = []
   const statuses: Record<string, number> = {}
   let parts = 0
+  const memory = { gatewayIdleMb: 0, gatewayAfterMb: 0, childrenAfterMb: [] as number[] }
+  const mb = async (pid: number) => round((await rssBytes(pid)) / 2 ** 20)
   try {
     await sleep(ctx.smoke ? 1_000 : 3_000)
+    memory.gatewayIdleMb = await mb(gateway.pid)
     state.phase = 'upload'
     for (let i = 0; i < uploads; i++) {
       const form = new FormData()
@@ -48,6 +52,8 @@ export async function pdfScenario(ctx: BenchContext): Promise<ScenarioOutcome> {
       statuses[res.status] = (statuses[res.status] ?? 0) + 1
       parts = body.total ?? parts
     }
+    memory.gatewayAfterMb = await mb(gateway.pid)
+    memory.childrenAfterMb = await Promise.all((await childPids(gateway.pid)).map(mb))
   } finally {
     state.phase = 'stop'
     await prober.catch(() => undefined)
@@ -68,12 +74,14 @@ export async function pdfScenario(ctx: BenchContext): Promise<ScenarioOutcome> {
       ['part numbers found', String(parts), '-', '-'],
       ['GET /health before: p50 / p99 / max', `${baseline.p50} / ${baseline.p99} / ${baseline.max} ms (${baseline.count})`, '-', '-'],
       ['GET /health during extraction: p50 / p99 / max', `${during.p50} / ${during.p99} / ${during.max} ms (${during.count})`, '-', '-'],
+      ['gateway RSS idle / after the uploads', `${memory.gatewayIdleMb} / ${memory.gatewayAfterMb} MB`, '-', '-'],
+      ['extraction processes: RSS after the uploads', memory.childrenAfterMb.length ? memory.childrenAfterMb.map((m) => `${m} MB`).join(', ') : 'none (in process)', '-', '-'],
     ],
     checks: [
       check('6. every upload extracted', `${uploads} x 201`, JSON.stringify(statuses), ok, true),
       check('6. extraction time p50', 'reported', `${upload.p50} ms`, true),
       check('6. GET /health p99 during extraction', `<= ${HEALTH_P99_MS} ms`, `${during.p99} ms (max ${during.max})`, during.p99 <= HEALTH_P99_MS),
     ],
-    figures: { uploads, bytes: fixture.pdf.byteLength, part_numbers: parts, statuses, upload_ms: upload, health_before_ms: baseline, health_during_ms: during },
+    figures: { uploads, bytes: fixture.pdf.byteLength, part_numbers: parts, statuses, upload_ms: upload, health_before_ms: baseline, health_during_ms: during, rss_mb: memory },
   }
 }

@@ -44,8 +44,7 @@ const documents: FastifyPluginAsyncTypebox = async (app) => {
 
   async function extract(bytes: Buffer): Promise<ExtractionResult> {
     try {
-      // Handed to the worker without a copy unless the file is to be stored.
-      return await app.pdfExtraction.extract(bytes, { maxPages: limits.maxPages, transfer: !limits.storeFiles })
+      return await app.pdfExtraction.extract(bytes, { maxPages: limits.maxPages })
     } catch (err) {
       if (err instanceof PdfRejectedError) {
         throw new HttpError(err.statusCode, err.code, err.message)

@@ -1,10 +1,12 @@
-export type PdfRejectCode = 'not_pdf' | 'empty' | 'too_many_pages' | 'encrypted' | 'corrupt'
+export type PdfRejectCode = 'not_pdf' | 'empty' | 'too_many_pages' | 'too_large_decompressed' | 'too_complex' | 'encrypted' | 'corrupt'
 
 // statusCode is picked up by Fastify's default error handler, so a thrown error becomes a 4xx JSON reply.
 const STATUS: Record<PdfRejectCode, number> = {
   not_pdf: 415,
   empty: 400,
   too_many_pages: 413,
+  too_large_decompressed: 413,
+  too_complex: 422,
   encrypted: 422,
   corrupt: 422,
 }
@@ -13,6 +15,8 @@ const MESSAGES: Record<PdfRejectCode, string> = {
   not_pdf: 'The file is not a PDF.',
   empty: 'The file is empty.',
   too_many_pages: 'The PDF has too many pages.',
+  too_large_decompressed: 'The PDF unpacks to too much content.',
+  too_complex: 'The PDF is too complex to read within the limits of this service.',
   encrypted: 'The PDF is encrypted or password-protected; please upload an unprotected copy.',
   corrupt: 'The PDF is damaged or truncated and cannot be read.',
 }

@@ -1,6 +1,6 @@
 import { buildLines } from './layout.js'
 import { parseQuantity } from './quantity.js'
-import { DEFAULT_MAX_PAGES, readPdfText } from './read-pdf.js'
+import { readPdfText } from './read-pdf.js'
 import { readPage } from './reading-order.js'
 import type { Row, TableHeader } from './table.js'
 import { cellCodes, descriptionCodes, prefixedCodes } from './text-scan.js'
@@ -15,7 +15,7 @@ import type { ExtractedPart, ExtractionResult, ExtractOptions, TextItem } from '
  * listing the same part twice wants both amounts.
  *
  * Runs on the calling thread; use the extraction pool in request handlers.
- * @throws PdfRejectedError with code not_pdf | empty | too_many_pages | encrypted | corrupt
+ * @throws PdfRejectedError with code not_pdf | empty | too_many_pages | too_large_decompressed | too_complex | encrypted | corrupt
  */
 export async function extractPartNumbers(pdf: Uint8Array, options: ExtractOptions = {}): Promise<ExtractionResult> {
   return extractOwned(new Uint8Array(pdf), options)
@@ -23,10 +23,10 @@ export async function extractPartNumbers(pdf: Uint8Array, options: ExtractOption
 
 /**
  * Same, for bytes nobody else holds: pdfjs transfers (detaches) the buffer it is given, so the
- * public entry copies and the worker, which received the bytes by transfer, does not.
+ * public entry copies and the extraction child, which received its own copy over IPC, does not.
  */
 export async function extractOwned(pdf: Uint8Array, options: ExtractOptions = {}): Promise<ExtractionResult> {
-  const pages = await readPdfText(pdf, options.maxPages ?? DEFAULT_MAX_PAGES)
+  const pages = await readPdfText(pdf, options)
   return extractFromPages(pages)
 }
 

@@ -1,16 +1,16 @@
+import { fork, type ChildProcess } from 'node:child_process'
 import { availableParallelism } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { Worker } from 'node:worker_threads'
+import { residentMb } from '../resident-memory.js'
 import { isPdfRejectCode, PdfRejectedError } from './errors.js'
-import type { JobMessage, ReplyMessage } from './extraction-worker.js'
-import type { ExtractionResult } from './types.js'
+import type { JobMessage, ReplyMessage } from './extraction-child.js'
+import type { ExtractionResult, ExtractOptions } from './types.js'
 
-export type ExtractionPoolErrorCode = 'queue_full' | 'timeout' | 'closed' | 'worker_failed'
+export type ExtractionPoolErrorCode = 'queue_full' | 'closed' | 'worker_failed'
 
 const POOL_STATUS: Record<ExtractionPoolErrorCode, number> = {
   queue_full: 503,
-  timeout: 503,
   closed: 503,
   worker_failed: 500,
 }
@@ -29,91 +29,84 @@ export class ExtractionPoolError extends Error {
 }
 
 export interface ExtractionPoolOptions {
-  /** Worker threads; default 1 on machines with up to 2 cores (leaving one for the event loop), else 2. */
+  /** Child processes; default 1 on machines with up to 2 cores (leaving one for the event loop), else 2. */
   size?: number
-  /** Jobs allowed to wait for a free worker; more are refused with `queue_full` (default 32). */
+  /** Jobs allowed to wait for a free child; more are refused with `queue_full` (default 32). */
   maxQueue?: number
-  /** Per-job limit from hand-over to the worker; a worker still busy then is terminated and replaced (default 30 s). */
+  /** Time budget per document from hand-over to a child; a child still busy then is killed and replaced (default 30 s). */
   timeoutMs?: number
-  /** Default page limit passed to the extractor (default 300). */
+  /** Budgets passed to the extractor, for every job (defaults: see ExtractOptions). */
   maxPages?: number
-  /** Heap limit per worker; a PDF that needs more fails with `worker_failed` instead of exhausting the host (default 1024). */
+  maxTextItems?: number
+  maxTextOperators?: number
+  maxDecompressedBytes?: number
+  /** Memory budget per child in MiB: its V8 heap limit, and the resident size at which a busy child is killed (default 1024). */
   maxMemoryMb?: number
+  /** A child whose resident memory grew by more than this (MiB) since it was ready is replaced by a fresh one after its job (default 256). */
+  recycleGrowthMb?: number
 }
 
 export interface ExtractJobOptions {
   maxPages?: number
   timeoutMs?: number
-  /**
-   * Hand the bytes to the worker without copying (default true). The caller's buffer is then
-   * detached (length 0) as soon as extract() is called; pass false to keep using it afterwards.
-   */
-  transfer?: boolean
 }
 
 interface Job {
   id: number
-  data: ArrayBuffer
-  maxPages: number | undefined
+  data: Uint8Array
+  options: ExtractOptions
   timeoutMs: number
   resolve: (result: ExtractionResult) => void
   reject: (err: Error) => void
 }
 
 interface Slot {
-  worker: Worker
+  child: ChildProcess
   job: Job | null
-  timer: NodeJS.Timeout | null
+  /** Watches the running job's time and memory. */
+  watch: NodeJS.Timeout | null
   ready: boolean
-  /** Set once the worker is being terminated or has died, so that it is replaced only once. */
+  /** Resident memory once ready (MiB): what a job's growth is measured from. */
+  readyMb: number
+  /** Set once the child is being killed or has died, so that it is replaced only once. */
   retired: boolean
 }
 
-// Run the compiled worker next to us in dist/, or the TypeScript source when we are source too.
+// Run the compiled child next to us in dist/, or the TypeScript source when we are source too.
 const extension = path.extname(fileURLToPath(import.meta.url))
-const WORKER_URL = new URL(`./extraction-worker${extension === '.ts' ? '.ts' : '.js'}`, import.meta.url)
+const CHILD_URL = new URL(`./extraction-child${extension === '.ts' ? '.ts' : '.js'}`, import.meta.url)
+// From source (tests, `npm run dev`) the child needs tsx, as the gateway does. pdfjs is imported
+// first, before tsx registers its hooks: through them, its 4 MB of JavaScript would make every start
+// ten times slower and three times larger. By URL, so that both resolve whatever the working directory.
+const LOADER_ARGS = extension === '.ts' ? ['--import', importsOf(['pdfjs-dist/legacy/build/pdf.mjs', 'pdfjs-dist/legacy/build/pdf.worker.mjs']), '--import', import.meta.resolve('tsx')] : []
 
-/**
- * From source, the worker needs tsx. `--import tsx` provides it where tsx registers itself in worker
- * threads (Node 22.22+, 24.11+); on Node 20 tsx skips workers, so when the plain import of the .ts
- * entry fails this bootstrap registers tsx's API in the worker and imports the entry again (under a
- * new URL, since the failed load is cached).
- */
-const TS_BOOTSTRAP = `
-const { workerData } = require('node:worker_threads')
-import(workerData.entry).catch(async (err) => {
-  if (!err || err.code !== 'ERR_UNKNOWN_FILE_EXTENSION') throw err
-  const { register } = await import(workerData.tsxApi)
-  register()
-  await import(workerData.entry + '?tsx')
-})
-`
-
-function startWorker(maxMemoryMb: number): Worker {
-  const resourceLimits = { maxOldGenerationSizeMb: maxMemoryMb }
-  if (extension !== '.ts') return new Worker(WORKER_URL, { resourceLimits })
-  return new Worker(TS_BOOTSTRAP, {
-    eval: true,
-    resourceLimits,
-    execArgv: ['--import', 'tsx'],
-    workerData: { entry: WORKER_URL.href, tsxApi: import.meta.resolve('tsx/esm/api') },
-  })
+/** A module (as a data: URL) that imports these, resolved from here. */
+function importsOf(specifiers: string[]): string {
+  const source = specifiers.map((specifier) => `import ${JSON.stringify(import.meta.resolve(specifier))};`).join('\n')
+  return `data:text/javascript,${encodeURIComponent(source)}`
 }
 
-/** Workers that die before ever becoming ready this many times in a row mean a broken install: stop respawning. */
+/** Children that die before ever becoming ready this many times in a row mean a broken install: stop respawning. */
 const MAX_STARTUP_FAILURES = 3
+/** How often a busy child's time and resident memory are checked. */
+const WATCH_MS = 100
 
 /**
- * A small fixed pool of worker threads running extractPartNumbers, so that pdfjs's CPU-heavy parsing
- * never blocks the event loop. Jobs beyond the free workers wait in a bounded FIFO queue.
+ * A small fixed pool of child processes running extractPartNumbers, so that pdfjs's CPU-heavy
+ * parsing never blocks the event loop, and a document that exhausts a child's memory or crashes it
+ * costs that child only: the job is refused, the child replaced, the gateway untouched. Jobs beyond
+ * the free children wait in a bounded FIFO queue.
  */
 export class ExtractionPool {
   private readonly slots: Slot[] = []
   private readonly queue: Job[] = []
+  /** Every child not yet gone, replaced ones included, for close() to wait for. */
+  private readonly children = new Set<ChildProcess>()
   private readonly maxQueue: number
   private readonly timeoutMs: number
-  private readonly maxPages: number | undefined
+  private readonly budgets: ExtractOptions
   private readonly maxMemoryMb: number
+  private readonly recycleGrowthMb: number
   private nextId = 1
   private closed = false
   private startupFailures = 0
@@ -124,30 +117,30 @@ export class ExtractionPool {
     if (!Number.isInteger(size) || size < 1) throw new RangeError('pool size must be a positive integer')
     this.maxQueue = options.maxQueue ?? 32
     this.timeoutMs = options.timeoutMs ?? 30_000
-    this.maxPages = options.maxPages
+    const { maxPages, maxTextItems, maxTextOperators, maxDecompressedBytes } = options
+    this.budgets = { maxPages, maxTextItems, maxTextOperators, maxDecompressedBytes }
     this.maxMemoryMb = options.maxMemoryMb ?? 1024
+    this.recycleGrowthMb = options.recycleGrowthMb ?? 256
     for (let i = 0; i < size; i++) this.slots.push(this.spawn())
   }
 
   /**
-   * Extract part numbers in a worker. By default the bytes are transferred, not copied, when `pdf`
-   * spans its whole ArrayBuffer, and the caller's buffer is then detached (empty): hash or store it
-   * before calling, or pass `{ transfer: false }`. Slices, Node's pooled small Buffers and
-   * SharedArrayBuffers are always copied.
-   * @throws PdfRejectedError for unusable documents, ExtractionPoolError when the pool cannot run the job
+   * Extract part numbers in a child process. The bytes are copied to the child when a child takes
+   * the job: leave them unchanged until the promise settles.
+   * @throws PdfRejectedError for unusable documents and documents over a budget, ExtractionPoolError when the pool cannot run the job
    */
   extract(pdf: Uint8Array, options: ExtractJobOptions = {}): Promise<ExtractionResult> {
     if (this.closed) return Promise.reject(new ExtractionPoolError('closed', 'The extraction pool is closed.'))
     if (this.broken) return Promise.reject(this.broken)
-    const idle = this.slots.find((s) => !s.job && !s.retired)
+    const idle = this.slots.find((s) => s.ready && !s.job && !s.retired)
     if (!idle && this.queue.length >= this.maxQueue) {
       return Promise.reject(new ExtractionPoolError('queue_full', 'Too many PDFs are waiting for extraction; try again shortly.'))
     }
     return new Promise<ExtractionResult>((resolve, reject) => {
       const job: Job = {
         id: this.nextId++,
-        data: options.transfer === false ? copyOf(pdf) : transferable(pdf),
-        maxPages: options.maxPages ?? this.maxPages,
+        data: pdf,
+        options: { ...this.budgets, ...(options.maxPages === undefined ? {} : { maxPages: options.maxPages }) },
         timeoutMs: options.timeoutMs ?? this.timeoutMs,
         resolve,
         reject,
@@ -157,97 +150,122 @@ export class ExtractionPool {
     })
   }
 
-  stats(): { workers: number; ready: number; busy: number; queued: number; threadIds: number[] } {
+  stats(): { workers: number; ready: number; busy: number; queued: number; pids: number[] } {
     return {
       workers: this.slots.length,
       ready: this.slots.filter((s) => s.ready).length,
       busy: this.slots.filter((s) => s.job).length,
       queued: this.queue.length,
-      threadIds: this.slots.map((s) => s.worker.threadId),
+      pids: this.slots.flatMap((s) => (s.child.pid === undefined ? [] : [s.child.pid])),
     }
   }
 
-  /** Resolves once every worker has loaded pdfjs (useful before measuring, or at startup). */
+  /** Resolves once every child has loaded pdfjs (useful before measuring, or at startup). */
   async ready(): Promise<void> {
     while (!this.closed && !this.broken && this.slots.some((s) => !s.ready)) await new Promise((r) => setTimeout(r, 10))
   }
 
-  /** Refuse new jobs, fail pending ones with `closed`, and terminate the workers (resolves once they have exited). */
+  /** Refuse new jobs, fail pending ones with `closed`, and kill the children (resolves once they have exited). */
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
     const error = () => new ExtractionPoolError('closed', 'The extraction pool was closed.')
     for (const job of this.queue.splice(0)) job.reject(error())
-    const slots = this.slots.splice(0)
+    for (const slot of this.slots.splice(0)) this.retire(slot, error())
+    const running = [...this.children].filter((child) => child.pid !== undefined && child.exitCode === null && child.signalCode === null)
     await Promise.all(
-      slots.map(async (slot) => {
-        slot.retired = true
-        if (slot.timer) clearTimeout(slot.timer)
-        slot.job?.reject(error())
-        slot.job = null
-        await slot.worker.terminate()
+      running.map((child) => {
+        child.ref() // an unreferenced child would let the process end before this resolves
+        return new Promise((resolve) => child.once('exit', resolve))
       }),
     )
   }
 
   private spawn(): Slot {
-    const worker = startWorker(this.maxMemoryMb)
-    const slot: Slot = { worker, job: null, timer: null, ready: false, retired: false }
-    worker.unref() // an idle pool must not keep the process alive
-    worker.on('message', (reply: ReplyMessage) => {
-      if (reply.type === 'ready') {
-        slot.ready = true
-        this.startupFailures = 0
-      } else {
-        this.settle(slot, reply)
-      }
+    const child = fork(CHILD_URL, [], {
+      execArgv: [...LOADER_ARGS, `--max-old-space-size=${this.maxMemoryMb}`],
+      serialization: 'advanced', // the PDF travels as bytes, not as JSON
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     })
-    worker.on('error', (err) => this.replace(slot, new ExtractionPoolError('worker_failed', 'The extraction worker crashed.', { cause: err })))
-    worker.on('exit', (code) => this.replace(slot, new ExtractionPoolError('worker_failed', `The extraction worker exited (code ${code}).`)))
+    const slot: Slot = { child, job: null, watch: null, ready: false, readyMb: 0, retired: false }
+    this.children.add(child)
+    child.on('message', (reply: ReplyMessage) => {
+      if (reply.type === 'done') return this.settle(slot, reply)
+      slot.ready = true
+      slot.readyMb = reply.rssMb
+      this.startupFailures = 0
+      // An idle child must not keep the process alive; a busy one is held by its watch timer.
+      child.unref()
+      child.channel?.unref()
+      this.next(slot)
+    })
+    child.on('error', (err) => this.replace(slot, new ExtractionPoolError('worker_failed', 'The extraction process failed.', { cause: err })))
+    // A crash mid-job (a native fault, or V8's heap limit where no watch sees the memory) is not
+    // told apart from other deaths: the job fails with worker_failed (503).
+    child.on('exit', (code, signal) => {
+      this.children.delete(child)
+      this.replace(slot, new ExtractionPoolError('worker_failed', `The extraction process exited (${signal ?? `code ${code}`}).`))
+    })
     return slot
   }
 
   private run(slot: Slot, job: Job): void {
     slot.job = job
-    slot.worker.ref()
-    slot.timer = setTimeout(() => {
-      this.replace(slot, new ExtractionPoolError('timeout', `PDF extraction took longer than ${job.timeoutMs} ms.`))
-    }, job.timeoutMs)
-    const message: JobMessage = { id: job.id, data: job.data, ...(job.maxPages === undefined ? {} : { maxPages: job.maxPages }) }
-    slot.worker.postMessage(message, [job.data])
+    const message: JobMessage = { id: job.id, data: job.data, options: job.options }
+    slot.child.send(message, (err) => {
+      if (err) this.replace(slot, new ExtractionPoolError('worker_failed', 'The PDF could not be handed to the extraction process.', { cause: err }))
+    })
+    const started = performance.now()
+    slot.watch = setInterval(async () => {
+      if (performance.now() - started > job.timeoutMs) {
+        const seconds = job.timeoutMs / 1000
+        return this.replace(slot, new PdfRejectedError('too_complex', `The PDF takes longer than ${seconds} s to read; at most ${seconds} s are allowed.`))
+      }
+      const rss = await residentMb(slot.child.pid!)
+      if (slot.job === job && rss !== undefined && rss > this.maxMemoryMb) {
+        const mb = this.maxMemoryMb
+        this.replace(slot, new PdfRejectedError('too_complex', `The PDF needs more than ${mb} MB of memory to read; at most ${mb} MB are allowed.`))
+      }
+    }, WATCH_MS)
   }
 
   private settle(slot: Slot, reply: Extract<ReplyMessage, { type: 'done' }>): void {
     const job = slot.job
     if (!job || job.id !== reply.id || slot.retired) return
-    if (slot.timer) clearTimeout(slot.timer)
-    slot.timer = null
-    slot.job = null
-    slot.worker.unref()
+    this.endJob(slot)
     if (reply.ok) job.resolve(reply.result)
     else job.reject(reviveError(reply.error))
-    this.next(slot)
+    // A fresh child gives back what a large document left behind (V8 keeps its grown heap).
+    if (reply.rssMb - slot.readyMb > this.recycleGrowthMb) this.replace(slot, null)
+    else this.next(slot)
   }
 
-  /** Fail the slot's job (if any), terminate its worker and put a fresh one in its place. */
-  private replace(slot: Slot, error: Error): void {
-    if (slot.retired) return
-    slot.retired = true
-    if (slot.timer) clearTimeout(slot.timer)
-    slot.job?.reject(error)
+  private endJob(slot: Slot): void {
+    if (slot.watch) clearInterval(slot.watch)
+    slot.watch = null
     slot.job = null
-    void slot.worker.terminate()
+  }
+
+  /** Fail the slot's job (if any) with `error`, kill its child and put a fresh one in its place. */
+  private replace(slot: Slot, error: Error | null): void {
+    if (slot.retired) return
+    this.retire(slot, error)
     const index = this.slots.indexOf(slot)
     if (index < 0 || this.closed) return
     if (!slot.ready && error instanceof ExtractionPoolError && error.code === 'worker_failed' && ++this.startupFailures >= MAX_STARTUP_FAILURES) {
-      this.broken = new ExtractionPoolError('worker_failed', 'The extraction workers fail to start.', { cause: error })
+      this.broken = new ExtractionPoolError('worker_failed', 'The extraction processes fail to start.', { cause: error })
       for (const job of this.queue.splice(0)) job.reject(this.broken)
       this.slots.splice(index, 1)
       return
     }
-    const fresh = this.spawn()
-    this.slots[index] = fresh
-    this.next(fresh)
+    this.slots[index] = this.spawn() // queued jobs go to it once it is ready
+  }
+
+  private retire(slot: Slot, error: Error | null): void {
+    slot.retired = true
+    if (error) slot.job?.reject(error)
+    this.endJob(slot)
+    slot.child.kill('SIGKILL')
   }
 
   private next(slot: Slot): void {
@@ -258,16 +276,6 @@ export class ExtractionPool {
 
 export function createExtractionPool(options?: ExtractionPoolOptions): ExtractionPool {
   return new ExtractionPool(options)
-}
-
-function transferable(pdf: Uint8Array): ArrayBuffer {
-  const { buffer } = pdf
-  if (buffer instanceof ArrayBuffer && pdf.byteOffset === 0 && pdf.byteLength === buffer.byteLength) return buffer
-  return copyOf(pdf)
-}
-
-function copyOf(pdf: Uint8Array): ArrayBuffer {
-  return new Uint8Array(pdf).buffer as ArrayBuffer
 }
 
 function reviveError(error: { name: string; message: string; code?: string }): Error {

@@ -9,10 +9,12 @@
  * the left column's lines come before the right column's. A table row reports its first line.
  * A part listed twice is reported once, at its first occurrence, with the quantities summed.
  *
- * Errors: PdfRejectedError (code not_pdf 415, empty 400, too_many_pages 413, encrypted 422,
- * corrupt 422) for unusable uploads; ExtractionPoolError (queue_full 503, timeout 503, closed 503,
- * worker_failed 500) when the pool cannot run the job. Both carry `statusCode`, which Fastify's
- * default error handler turns into a JSON reply with `code` and `message`.
+ * Errors: PdfRejectedError (code not_pdf 415, empty 400, too_many_pages 413, too_large_decompressed
+ * 413, too_complex 422, encrypted 422, corrupt 422) for unusable uploads and uploads over a
+ * per-document budget (pages, unpacked bytes, text operators, text items, time, memory; the
+ * message names the budget); ExtractionPoolError (queue_full 503, closed 503, worker_failed 500)
+ * when the pool cannot run the job. Both carry `statusCode`, which Fastify's default error handler
+ * turns into a JSON reply with `code` and `message`.
  */
 export { extractFromPages, extractPartNumbers } from './extract.js'
 export { isPdfRejectCode, PdfRejectedError, type PdfRejectCode } from './errors.js'

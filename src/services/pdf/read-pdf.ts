@@ -1,11 +1,16 @@
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import { getDocument, Util } from 'pdfjs-dist/legacy/build/pdf.mjs'
+import type { PDFPageProxy, TextContent } from 'pdfjs-dist/types/src/display/api.js'
 import { PdfRejectedError } from './errors.js'
+import { scanContent, type ContentLimits } from './content-scan.js'
 import { normalizeItems, type RawItem } from './layout.js'
-import type { TextItem } from './types.js'
+import type { ExtractOptions, TextItem } from './types.js'
 
 export const DEFAULT_MAX_PAGES = 300
+export const DEFAULT_MAX_TEXT_ITEMS = 500_000
+export const DEFAULT_MAX_TEXT_OPERATORS = 500_000
+export const DEFAULT_MAX_DECOMPRESSED_BYTES = 256 * 1_048_576
 
 const pdfjsRoot = path.dirname(createRequire(import.meta.url).resolve('pdfjs-dist/package.json'))
 // pdfjs wants directory URLs with a trailing separator; in Node a plain path works.
@@ -30,12 +35,37 @@ function indexOf(data: Uint8Array, needle: string, from: number, to: number): nu
   return i < 0 ? -1 : i + from
 }
 
+/** Refuse, before pdfjs parses anything, what unpacks to too much or shows too much text (see content-scan.ts). */
+async function checkContent(data: Uint8Array, limits: ContentLimits): Promise<void> {
+  const { decompressedBytes, textOperators } = await scanContent(data, limits)
+  if (decompressedBytes > limits.maxDecompressedBytes) {
+    const mb = megabytes(limits.maxDecompressedBytes)
+    throw new PdfRejectedError('too_large_decompressed', `The PDF's content unpacks to more than ${mb} MB; at most ${mb} MB are accepted.`)
+  }
+  if (textOperators > limits.maxTextOperators) {
+    const max = limits.maxTextOperators
+    throw new PdfRejectedError('too_complex', `The PDF has more than ${max} text operators; at most ${max} are accepted.`)
+  }
+}
+
+/** Bytes as the MB of messages (MiB, as the upload limit's message counts them). */
+function megabytes(bytes: number): number {
+  return Number((bytes / 1_048_576).toFixed(1))
+}
+
 /**
  * Open a PDF and return each page's text runs, oriented for reading. Rejections carry a stable code.
  * Ownership of `data` passes to pdfjs, which detaches its buffer when it spans a whole ArrayBuffer.
  */
-export async function readPdfText(data: Uint8Array, maxPages = DEFAULT_MAX_PAGES): Promise<TextItem[][]> {
+export async function readPdfText(data: Uint8Array, budgets: ExtractOptions = {}): Promise<TextItem[][]> {
+  const {
+    maxPages = DEFAULT_MAX_PAGES,
+    maxTextItems = DEFAULT_MAX_TEXT_ITEMS,
+    maxTextOperators = DEFAULT_MAX_TEXT_OPERATORS,
+    maxDecompressedBytes = DEFAULT_MAX_DECOMPRESSED_BYTES,
+  } = budgets
   checkEnvelope(data)
+  await checkContent(data, { maxDecompressedBytes, maxTextOperators })
   const task = getDocument({
     data: data instanceof Buffer ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : data,
     standardFontDataUrl: STANDARD_FONTS,
@@ -63,18 +93,11 @@ export async function readPdfText(data: Uint8Array, maxPages = DEFAULT_MAX_PAGES
       throw new PdfRejectedError('too_many_pages', `The PDF has ${doc.numPages} pages; at most ${maxPages} are accepted.`)
     }
     const pages: TextItem[][] = []
+    const textItems = { max: maxTextItems, seen: 0 }
     for (let n = 1; n <= doc.numPages; n++) {
       try {
         const page = await doc.getPage(n)
-        const viewport = page.getViewport({ scale: 1 })
-        const content = await page.getTextContent()
-        const raw: RawItem[] = []
-        for (const item of content.items) {
-          if ('str' in item && item.str.trim()) {
-            raw.push({ str: item.str, width: item.width, transform: Util.transform(viewport.transform, item.transform) })
-          }
-        }
-        pages.push(normalizeItems(raw))
+        pages.push(normalizeItems(await textRuns(page, textItems)))
         page.cleanup()
       } catch (err) {
         throw rejection(err)
@@ -87,8 +110,32 @@ export async function readPdfText(data: Uint8Array, maxPages = DEFAULT_MAX_PAGES
 }
 
 /**
+ * A page's text runs, oriented for reading. Streamed, so that a page of millions of runs is refused
+ * once the document's count passes its budget, before pdfjs has collected them all.
+ */
+async function textRuns(page: PDFPageProxy, count: { max: number; seen: number }): Promise<RawItem[]> {
+  const viewport = page.getViewport({ scale: 1 })
+  const raw: RawItem[] = []
+  const reader = (page.streamTextContent() as ReadableStream<TextContent>).getReader()
+  for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+    count.seen += chunk.value.items.length
+    if (count.seen > count.max) {
+      const refusal = new PdfRejectedError('too_complex', `The PDF has more than ${count.max} text items; at most ${count.max} are accepted.`)
+      await reader.cancel(refusal) // with an Error: pdfjs mishandles any other reason (and later throws an uncaught error)
+      throw refusal
+    }
+    for (const item of chunk.value.items) {
+      if ('str' in item && item.str.trim()) {
+        raw.push({ str: item.str, width: item.width, transform: Util.transform(viewport.transform, item.transform) })
+      }
+    }
+  }
+  return raw
+}
+
+/**
  * Load pdfjs's parser and run it once on a one-line document. Why: the first extraction in a fresh
- * thread otherwise pays for loading ~2 MB of parser code and cold JIT, often more than a second.
+ * process otherwise pays for loading ~2 MB of parser code and cold JIT, often more than a second.
  */
 export async function warmUp(): Promise<void> {
   const globals = globalThis as { pdfjsWorker?: unknown }

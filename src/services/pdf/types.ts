@@ -14,9 +14,16 @@ export interface ExtractionResult {
   part_numbers: ExtractedPart[]
 }
 
+/** Per-document budgets: a document over one is refused with a code and a message naming it. */
 export interface ExtractOptions {
-  /** Reject documents with more pages than this (default 300). */
+  /** Reject documents with more pages than this (default 300; too_many_pages). */
   maxPages?: number
+  /** Reject documents with more text runs than this, over all pages (default 500,000; too_complex). */
+  maxTextItems?: number
+  /** Reject documents with more text-showing operators than this, counted before reading (default 500,000; too_complex). */
+  maxTextOperators?: number
+  /** Reject documents whose FlateDecode streams inflate to more than this, all together, counted before reading (default 256 MiB; too_large_decompressed). */
+  maxDecompressedBytes?: number
 }
 
 /** A run of text from the PDF, already rotated so that it reads left to right; y grows downwards. */
