@@ -8,7 +8,7 @@ import { ADMIN, createDatabase, startServices } from '../helpers/stack.js'
 import { startGatewayProcess, type GatewayProcess } from '../helpers/gateway-process.js'
 import { identifySource, pipFreeze, pythonVenv, startRealAiServer, startSimulatedAiServer, type AiServer } from './real-ai-server.js'
 import { signIn, WireTap } from './observe.js'
-import { batch, killedMidJob, overlapping, serverDown, single, type Context, type Outcome } from './scenarios.js'
+import { batch, killedMidJob, overlapping, probeDirectly, serverDown, single, type Context, type Outcome } from './scenarios.js'
 
 const USAGE = `usage: npm run test:peer -- <path of the exported Nexa-AI-Agents source> [options]
        npm run test:peer -- --simulator [options]
@@ -111,10 +111,12 @@ try {
   record(await killedMidJob(ctx2))
   for (const o of await serverDown(ctx2)) record(o)
   await gateway2.stop()
+  say('probing the AI server directly')
+  const probe = await probeDirectly(ctx2)
   await sleep(200)
 
   const sourceText = source ? `${source.path}${source.commit ? ` (commit ${source.commit})` : ''}; ${source.sameAsModelled ? 'its modelled files are those of the commit the simulator models' : `files differing from the modelled commit: ${source.differing.join(', ')}`}; Python packages: ${pythonPackages}` : 'none (simulator)'
-  const report = render(ai.label, sourceText, outcomes, deadlineSeconds)
+  const report = render(ai.label, sourceText, outcomes, deadlineSeconds, probe)
   process.stdout.write(report)
   if (values.out) await writeFile(values.out, report)
   if (values['ai-log']) await writeFile(values['ai-log'], `${ai.output.join('\n')}\n`)
@@ -130,7 +132,7 @@ try {
 }
 process.exit(exitCode)
 
-function render(label: string, sourceText: string, outcomes: Outcome[], deadline: number): string {
+function render(label: string, sourceText: string, outcomes: Outcome[], deadline: number, probe: string[]): string {
   const lines = [
     `# Peer run: the gateway against ${label}`,
     '',
@@ -148,5 +150,6 @@ function render(label: string, sourceText: string, outcomes: Outcome[], deadline
     if (o.lost.length) lines.push('```', ...o.lost, '```', '')
     if (o.notes.length) lines.push(...o.notes.map((n) => `- ${n}`), '')
   })
+  lines.push('## The AI server asked directly (no gateway)', '', '```', ...probe, '```', '')
   return `${lines.join('\n')}\n`
 }

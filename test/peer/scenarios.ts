@@ -1,4 +1,6 @@
+import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { request } from 'undici'
 import type { AiServer } from './real-ai-server.js'
 import { aiChannels, aiEnded, followEvents, gatewayVerdicts, GATEWAY_VERDICTS, type UserSide, type WiredMessage, type WireTap } from './observe.js'
 
@@ -302,4 +304,39 @@ export async function serverDown(ctx: Context): Promise<Outcome[]> {
     results.push(await outcome(ctx, { name: `AI server down: ${label}, then retried`, items: '-', asked: `${label} ${label === 'single' ? '"D-1"' : '["D-2","D-3"]'} while the AI server is down`, started, job, extraNotes: notes }))
   }
   return results
+}
+
+/**
+ * Requests straight to the AI server, no gateway: what it answers to what the gateway never
+ * sends (an empty batch, bad payloads), and how often its messages beat its own HTTP answer.
+ */
+export async function probeDirectly(ctx: Context, rounds = 20): Promise<string[]> {
+  const lines: string[] = []
+  const post = async (path: string, body: string, contentType = 'application/json') => {
+    const res = await request(`${ctx.ai.url}${path}`, { method: 'POST', headers: { 'content-type': contentType }, body })
+    const text = await res.body.text()
+    return { status: res.statusCode, type: String(res.headers['content-type']), text, at: Date.now() }
+  }
+  const show = (a: { status: number; type: string; text: string }) => `${a.status} ${a.type} ${JSON.stringify(short(a.text.trim(), 110))}`
+  lines.push(`batch whose partnumbers is a list: ${show(await post('/process/batch_partnumbers', JSON.stringify({ progress_channel: 'progress-probe-x', partnumbers: ['A'] })))}`)
+  lines.push(`single without progress_channel: ${show(await post('/process/single_partnumber', JSON.stringify({ partnumber: 'A' })))}`)
+  lines.push(`single sent as text/plain: ${show(await post('/process/single_partnumber', JSON.stringify({ progress_channel: 'progress-probe-x', partnumber: 'A' }), 'text/plain'))}`)
+  lines.push(`batch whose body is not JSON: ${show(await post('/process/batch_partnumbers', '{"progress_channel": '))}`)
+  const empty = `progress-probe-${randomUUID()}`
+  lines.push(`empty batch: ${show(await post('/process/batch_partnumbers', JSON.stringify({ progress_channel: empty, partnumbers: {} })))}`)
+  await sleep(2_000)
+  lines.push(`  then on its channel: ${(ctx.tap.channels.get(empty) ?? []).map((m) => m.raw).join(' | ') || 'nothing'} (and nothing more in 2 s)`)
+  const before = { single: 0, empty: 0 }
+  for (let i = 0; i < rounds; i++) {
+    for (const kind of ['single', 'empty'] as const) {
+      const channel = `progress-probe-${randomUUID()}`
+      const answer = kind === 'single'
+        ? await post('/process/single_partnumber', JSON.stringify({ progress_channel: channel, partnumber: 'PROBE-1' }))
+        : await post('/process/batch_partnumbers', JSON.stringify({ progress_channel: channel, partnumbers: {} }))
+      await sleep(300)
+      if ((ctx.tap.channels.get(channel) ?? []).some((m) => m.wall < answer.at)) before[kind]++
+    }
+  }
+  lines.push(`messages received before the HTTP answer was read: single (not a demo part number) ${before.single}/${rounds}, empty batch ${before.empty}/${rounds}`)
+  return lines
 }
