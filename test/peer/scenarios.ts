@@ -153,12 +153,14 @@ function lostBecause(m: WiredMessage & { channel: string }, job: Job, endedAt: n
   const late = endedAt !== undefined && m.wall > endedAt
   if (job.kind === 'SINGLE') {
     if (p.status !== 'done' && p.status !== 'failed') return undefined
-    if (late) return `arrived ${((m.wall - endedAt!) / 1000).toFixed(1)} s after the job ended`
+    // The message that ended the job reaches this tap about when the gateway stores it: what the
+    // job holds decides, and the time only says how late a lost answer was.
     const error = String(job.error ?? '')
     const used = p.status === 'done'
       ? job.status === 'DONE' || error.startsWith(UNUSABLE) || error.startsWith('AI server finished without a result')
       : job.status === 'FAILED' && (error === String(p.error ?? '').trim() || (!p.error && error.startsWith('AI server reported a failure')))
-    return used ? undefined : 'the job holds another outcome'
+    if (used) return undefined
+    return late ? `arrived ${((m.wall - endedAt!) / 1000).toFixed(1)} s after the job ended` : 'the job holds another outcome'
   }
   const items: Job[] = job.items ?? []
   const after = late ? ` (arrived ${((m.wall - endedAt!) / 1000).toFixed(1)} s after the batch ended)` : ''
