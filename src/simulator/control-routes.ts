@@ -5,7 +5,8 @@ import type { RequestLog } from './request-log.js'
 import { ScenarioSchema, type ScenarioStore } from './scenarios.js'
 
 export interface ControlRoutesOptions {
-  scenarios: ScenarioStore
+  /** Absent for a profile without scenarios. */
+  scenarios?: ScenarioStore
   requests: RequestLog
 }
 
@@ -13,21 +14,23 @@ export interface ControlRoutesOptions {
 export async function controlRoutes(app: FastifyInstance, { scenarios, requests }: ControlRoutesOptions): Promise<void> {
   const typed = app.withTypeProvider<TypeBoxTypeProvider>()
 
-  typed.put(
-    '/_sim/scenarios/:partnumber',
-    { schema: { params: Type.Object({ partnumber: Type.String({ minLength: 1 }) }), body: ScenarioSchema } },
-    async (request, reply) => {
-      if (!scenarios.set(request.params.partnumber, request.body)) {
-        return reply.code(400).send({ error: 'too many scenarios; DELETE /_sim/scenarios first' })
-      }
-      return reply.code(204).send()
-    },
-  )
+  if (scenarios) {
+    typed.put(
+      '/_sim/scenarios/:partnumber',
+      { schema: { params: Type.Object({ partnumber: Type.String({ minLength: 1 }) }), body: ScenarioSchema } },
+      async (request, reply) => {
+        if (!scenarios.set(request.params.partnumber, request.body)) {
+          return reply.code(400).send({ error: 'too many scenarios; DELETE /_sim/scenarios first' })
+        }
+        return reply.code(204).send()
+      },
+    )
 
-  typed.delete('/_sim/scenarios', async (_request, reply) => {
-    scenarios.clear()
-    return reply.code(204).send()
-  })
+    typed.delete('/_sim/scenarios', async (_request, reply) => {
+      scenarios.clear()
+      return reply.code(204).send()
+    })
+  }
 
   typed.get('/_sim/requests', async () => ({ requests: requests.list() }))
 

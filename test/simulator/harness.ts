@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import { request } from 'undici'
 import { createRedisBus } from '../../src/services/bus/redis-bus.js'
-import { buildSimulator } from '../../src/simulator/app.js'
+import { buildSimulator, type SimulatorOptions } from '../../src/simulator/app.js'
 
 interface Teardowns {
   teardown(fn: () => unknown): void
@@ -27,9 +27,9 @@ export interface RunningSimulator {
 const quietLog = { info() {}, warn() {} }
 
 /** The simulator on a free port, publishing to the given Redis; closed with the test. */
-export async function startSimulator(t: Teardowns, redisUrl: string, pacing: { steps?: number; stepMs?: number }): Promise<RunningSimulator> {
+export async function startSimulator(t: Teardowns, redisUrl: string, settings: Omit<SimulatorOptions, 'bus' | 'logger'>): Promise<RunningSimulator> {
   const bus = await createRedisBus(redisUrl, quietLog)
-  const app = await buildSimulator({ bus, ...pacing })
+  const app = await buildSimulator({ bus, ...settings })
   t.teardown(async () => {
     await app.close()
     await bus.close()
@@ -63,6 +63,8 @@ export async function httpCall(method: string, url: string, body?: unknown, opti
 /** Everything published on one fresh progress channel, received through a separate Redis connection like the gateway's. */
 export class ChannelRecorder {
   readonly raw: string[] = []
+  /** performance.now() at each message's arrival. */
+  readonly arrivedAt: number[] = []
 
   private constructor(readonly channel: string) {}
 
@@ -71,7 +73,9 @@ export class ChannelRecorder {
     const subscriber = new Redis(redisUrl)
     t.teardown(() => subscriber.quit())
     subscriber.on('message', (channel: string, message: string) => {
-      if (channel === recorder.channel) recorder.raw.push(message)
+      if (channel !== recorder.channel) return
+      recorder.raw.push(message)
+      recorder.arrivedAt.push(performance.now())
     })
     await subscriber.subscribe(recorder.channel)
     return recorder

@@ -31,6 +31,9 @@ test('invalid settings: a clear message and exit code 2', async (t) => {
     [{ REDIS_URL: redis.url, SIMULATOR_PORT: 'abc' }, /SIMULATOR_PORT/],
     [{ REDIS_URL: redis.url, SIMULATOR_STEPS: '-1' }, /SIMULATOR_STEPS/],
     [{ REDIS_URL: redis.url, SIMULATOR_STEP_MS: '1.5' }, /SIMULATOR_STEP_MS/],
+    [{ REDIS_URL: redis.url, SIMULATOR_PROFILE: 'real' }, /SIMULATOR_PROFILE/],
+    [{ REDIS_URL: redis.url, SIMULATOR_PROFILE: 'real-server', SIMULATOR_REAL_VARIANT: 'fixed' }, /SIMULATOR_REAL_VARIANT/],
+    [{ REDIS_URL: redis.url, SIMULATOR_AGENT_MS: '-5' }, /SIMULATOR_AGENT_MS/],
   ]
   const outcomes = await Promise.all(cases.map(([env]) => runSimulator(env).exited))
   cases.forEach(([env, message], i) => {
@@ -81,4 +84,26 @@ test('serves jobs, logs JSON, and exits promptly on SIGTERM in the middle of a j
   t.ok(Date.now() - stopping < 3000, 'the pending 60 s step did not keep the process alive')
   t.ok(logLines.some((l) => l.signal === 'SIGTERM'), 'the shutdown is logged')
   t.equal(progress.raw.length, 1, 'nothing was published after the signal')
+})
+
+test('SIMULATOR_PROFILE=real-server: the real server\'s answers, its agent runs as long as SIMULATOR_AGENT_MS', async (t) => {
+  const { child } = runSimulator({ REDIS_URL: redis.url, SIMULATOR_PORT: '0', SIMULATOR_PROFILE: 'real-server', SIMULATOR_AGENT_MS: '200' })
+  t.teardown(() => child.kill('SIGKILL'))
+  const url = await new Promise<string>((resolve) => {
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      const found = /listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(String((JSON.parse(line) as { msg?: unknown }).msg))?.[1]
+      if (found) resolve(found)
+    })
+  })
+  const progress = await ChannelRecorder.open(t, redis.url)
+  const partnumbers = { 'PN-1': { partnumber: 'PN-1' } }
+  const invalid = await httpCall('POST', `${url}/process/batch_partnumbers`, { progress_channel: progress.channel, partnumbers: ['PN-1'] })
+  t.same([invalid.status, invalid.json()], [200, { error: 'payload inválido' }])
+  const startedAt = performance.now()
+  const answer = await httpCall('POST', `${url}/process/batch_partnumbers`, { progress_channel: progress.channel, partnumbers })
+  t.equal(answer.status, 202)
+  const messages = (await progress.received(4)) as Array<{ status: string; error?: string }>
+  t.same(messages.map((m) => m.status), ['processing', 'processing', 'failed', 'done'])
+  t.equal(messages[2]!.error, 'Erro ao processar partnumberPN-1')
+  t.ok(progress.arrivedAt[2]! - startedAt >= 200, 'the agent ran SIMULATOR_AGENT_MS')
 })
