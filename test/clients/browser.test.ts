@@ -2,6 +2,7 @@
 // gateway process (restarted in the middle of a job), the contract simulator, PostgreSQL and Redis.
 // Screenshots of each state go to test/artifacts/ (kept by CI, ignored by git).
 import t0 from 'tap'
+import { parse } from 'csv-parse/sync'
 import { createServer, type Server } from 'node:http'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -192,9 +193,9 @@ test('upload a purchase order: the table fills row by row, the CSV downloads', a
   t.match(await page.textContent('#batch-counts'), /4 de 4 classificados · 1 com falha/)
 
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('#csv-link')])
-  const csv = (await readFile((await download.path())!, 'utf8')).replace(/^\uFEFF/, '').trim().split(/\r?\n/)
-  t.match(csv[0], /^Part number;NCM;/, `CSV downloaded as ${download.suggestedFilename()}`)
-  t.same(csv.slice(1).map((r) => r.split(';').slice(0, 2).join(';')), ['LM358DR;8542.39.90', 'CL10C330JB8NNNC;8532.24.10', 'RC0603FR-0710KL;', 'STM32F103C8T6;8542.31.90'], 'a line per part number')
+  const csv = parse(await readFile((await download.path())!, 'utf8'), { delimiter: ';', bom: true }) as string[][]
+  t.same(csv[0]!.slice(0, 2), ['Part number', 'NCM'], `CSV downloaded as ${download.suggestedFilename()}`)
+  t.same(csv.slice(1).map((r) => r.slice(0, 2).join(';')), ['LM358DR;8542.39.90', 'CL10C330JB8NNNC;8532.24.10', 'RC0603FR-0710KL;', 'STM32F103C8T6;8542.31.90'], 'a line per part number')
 })
 
 test('the gateway restarts in the middle of a job: the page reconnects and ends on the right result', async (t) => {

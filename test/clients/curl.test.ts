@@ -1,6 +1,7 @@
 // The real curl binary against a running gateway process: events come out of `curl -N` one by one
 // as the AI server publishes them, and the README's terminal walkthrough works as written.
 import t0 from 'tap'
+import { parse } from 'csv-parse/sync'
 import { spawn, execFile } from 'node:child_process'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -129,7 +130,7 @@ test('the README\'s curl walkthrough runs as written', async (t) => {
   t.match(dataOf(lines[lines.lastIndexOf('event: done') + 1]!), { status: 'DONE', counts: { total: 3, done: 3 } }, 'with its three part numbers classified')
   t.comment(`batch stream: ${stdout.match(/^event: item$/gm)?.length ?? 0} item events (the rest in its snapshot)`)
   const csv = await readFile(join(dir, 'resultados.csv'), 'utf8')
-  const rows = csv.replace(/^\uFEFF/, '').trim().split(/\r?\n/)
-  t.match(rows[0], /^Part number;NCM;/, 'a CSV with a header')
-  t.same(rows.slice(1).map((r) => r.split(';')[0]).sort(), ['BC847BLT1G', 'CL10C330JB8NNNC', 'LM358DR'], 'and a row per part number of the PDF')
+  const rows = parse(csv, { delimiter: ';', bom: true }) as string[][]
+  t.same(rows[0]!.slice(0, 2), ['Part number', 'NCM'], 'a CSV with a header')
+  t.same(rows.slice(1).map((r) => r[0]).sort(), ['BC847BLT1G', 'CL10C330JB8NNNC', 'LM358DR'], 'and a row per part number of the PDF')
 })
