@@ -23,7 +23,7 @@ async function finished(token: string, id: string) {
   return eventually(async () => {
     const job = await stack.api('GET', `/jobs/${id}`, { token })
     return ['DONE', 'FAILED'].includes(job.body.status) ? job.body : undefined
-  }, 15_000)
+  }, 60_000) // a bound on a failure: a job can take long on a busy machine
 }
 
 async function upload(token: string, file: Buffer) {

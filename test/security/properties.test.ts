@@ -21,7 +21,7 @@ const admin = await stack.login()
 const done = (token: string, id: string) => eventually(async () => {
   const job = await stack.api('GET', `/jobs/${id}`, { token })
   return ['DONE', 'FAILED'].includes(job.body.status) ? job.body : undefined
-}, 15_000)
+}, 60_000) // a bound on a failure: a job can take long on a busy machine
 
 async function upload(token: string, extraFields: Record<string, string> = {}, query = '') {
   const form = new FormData()
