@@ -101,20 +101,26 @@ async function call(method: string, path: string, options: { token?: string; bod
   const headers: Record<string, string> = { ...options.headers }
   if (options.token) headers.authorization = `Bearer ${options.token}`
   if (options.body?.type) headers['content-type'] = options.body.type
-  let response
-  try {
-    response = await request(`${stack.url}${path}`, { method: method as 'GET', headers, body: options.body?.text, signal: AbortSignal.timeout(30_000) })
-  } catch (err) {
-    // The client refused to send it (a header or path no HTTP client can put on the wire): nothing to check.
-    if (/invalid|Invalid|ERR_INVALID|TypeError/.test(`${(err as Error).name} ${(err as Error).message} ${(err as { code?: string }).code}`)) return { status: 0, body: '' }
-    throw err
+  for (let attempt = 1; ; attempt++) {
+    let response
+    try {
+      response = await request(`${stack.url}${path}`, { method: method as 'GET', headers, body: options.body?.text, signal: AbortSignal.timeout(30_000) })
+    } catch (err) {
+      // The client refused to send it (a header or path no HTTP client can put on the wire): nothing to check.
+      if (/invalid|Invalid|ERR_INVALID|TypeError/.test(`${(err as Error).name} ${(err as Error).message} ${(err as { code?: string }).code}`)) return { status: 0, body: '' }
+      throw err
+    }
+    sent++
+    // An event stream of a live job would not end by itself: its first bytes are enough.
+    const isStream = String(response.headers['content-type'] ?? '').startsWith('text/event-stream')
+    const body = isStream ? '' : await response.body.text()
+    if (isStream) response.body.on('error', () => {}).destroy()
+    // A busy machine can make the gateway shed load whatever the input (503 with Retry-After, the
+    // database busy or slow to connect): a client tries again, and the answer then is what is checked.
+    const shed = response.statusCode === 503 && /"code":"database_(busy|unavailable)"/.test(body) && response.headers['retry-after'] !== undefined
+    if (!shed || attempt === 5) return { status: response.statusCode, body }
+    await new Promise((r) => setTimeout(r, 1_000 * Math.min(Number(response.headers['retry-after']) || 1, 5)))
   }
-  sent++
-  // An event stream of a live job would not end by itself: its first bytes are enough.
-  const isStream = String(response.headers['content-type'] ?? '').startsWith('text/event-stream')
-  const body = isStream ? '' : await response.body.text()
-  if (isStream) response.body.on('error', () => {}).destroy()
-  return { status: response.statusCode, body }
 }
 
 function expectSane(what: string, method: string, res: { status: number; body: string }): true {
