@@ -2,7 +2,7 @@ import t0, { type Test } from 'tap'
 import fc from 'fast-check'
 import { request } from 'undici'
 import { Redis } from 'ioredis'
-import { startServices, startStack, eventually, type Stack } from '../helpers/stack.js'
+import { startServices, startStack, eventually, type Stack, retryingOn503 } from '../helpers/stack.js'
 import { simplePdf } from '../pdf/fixtures.js'
 import { parseAiMessage } from '../../src/services/ai/messages.js'
 import { NO_LOGIN_LIMITS, signJwt, signIn } from './support.js'
@@ -35,13 +35,14 @@ const adminId: string = (await stack.db.query(`SELECT id FROM users WHERE role =
 const tokens = { none: undefined, alice: alice.token, admin } as const
 
 // Real objects, so that some generated ids hit something.
+// (Set-up requests try again while a busy gateway sheds load, as a client does.)
+const started = await retryingOn503(() => stack.api('POST', '/classifications', { token: alice.token, body: { partnumber: 'BC847BLT1G' } }))
+if (started.status !== 202) throw new Error(`the fixture job did not start: ${started.status} ${JSON.stringify(started.body)}`)
 const finishedJob = await eventually(async () => {
-  const started = await stack.api('POST', '/classifications', { token: alice.token, body: { partnumber: 'BC847BLT1G' } })
-  return eventually(async () => {
-    const job = await stack.api('GET', `/jobs/${started.body.id}`, { token: alice.token })
-    return job.body.status === 'DONE' ? job.body : undefined
-  })
-})
+  const job = await stack.api('GET', `/jobs/${started.body.id}`, { token: alice.token })
+  if (job.body.status === 'FAILED') throw new Error(`the fixture job failed: ${job.body.error}`)
+  return job.body.status === 'DONE' ? job.body : undefined
+}, 60_000)
 const pdf = await simplePdf(1)
 const upload = new FormData()
 upload.append('file', new Blob([new Uint8Array(pdf)]), 'po.pdf')
