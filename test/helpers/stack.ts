@@ -140,9 +140,22 @@ async function readFor(body: AsyncIterable<Buffer> & { destroy(): void }, ms: nu
 }
 
 /** Signs in through the API; the access token. */
+/**
+ * A request of a test's setup, as a client makes it: on a busy machine the gateway may shed load
+ * (503 database_busy or database_unavailable, with Retry-After), and a client then tries again.
+ */
+export async function retryingOn503(send: () => ReturnType<ApiClient>, attempts = 10): ReturnType<ApiClient> {
+  let res = await send()
+  for (let attempt = 1; res.status === 503 && attempt < attempts; attempt++) {
+    await new Promise((r) => setTimeout(r, 1_000 * Math.min(Number(res.headers['retry-after']) || 1, 5)))
+    res = await send()
+  }
+  return res
+}
+
 export function loginWith(api: ApiClient) {
   return async (email = ADMIN.email, password = ADMIN.password): Promise<string> => {
-    const res = await api('POST', '/auth/login', { body: { email, password } })
+    const res = await retryingOn503(() => api('POST', '/auth/login', { body: { email, password } }))
     if (res.status !== 200) throw new Error(`login failed: ${res.status} ${JSON.stringify(res.body)}`)
     return res.body.access_token as string
   }
@@ -239,7 +252,7 @@ export async function startStack(services: Services, options: StackOptions = {})
     ...simulatorControls(simulatorUrl),
     async createUser(email, password = 'user-password-123', role = 'USER') {
       adminToken ??= await login()
-      const res = await api('POST', '/users', { token: adminToken, body: { email, password, role } })
+      const res = await retryingOn503(() => api('POST', '/users', { token: adminToken, body: { email, password, role } }))
       if (res.status !== 201) throw new Error(`create user failed: ${res.status} ${JSON.stringify(res.body)}`)
       return { id: res.body.id, token: await login(email, password) }
     },

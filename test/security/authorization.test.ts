@@ -1,5 +1,5 @@
 import t0, { type Test } from 'tap'
-import { startServices, startStack, eventually, ADMIN, type Stack } from '../helpers/stack.js'
+import { startServices, startStack, eventually, retryingOn503, ADMIN, type Stack } from '../helpers/stack.js'
 import { openEventStream } from '../helpers/sse.js'
 import { simplePdf } from '../pdf/fixtures.js'
 import { NO_LOGIN_LIMITS, SECRET_SHAPES, UNKNOWN_ID, streamTokenOf, type ApiResponse } from './support.js'
@@ -33,14 +33,15 @@ async function upload(token: string, file: Buffer) {
   return { status: response.status, body: await response.json() as any }
 }
 
+// Setup requests try again while a busy gateway sheds load (503 with Retry-After), as a client does.
 // Alice's objects: a finished single job with its classification, a failed job, a batch job, a document.
-const single = await finished(alice.token, (await stack.api('POST', '/classifications', { token: alice.token, body: { partnumber: 'ALICE-SECRET-PART', description: 'alice private description' } })).body.id)
+const single = await finished(alice.token, (await retryingOn503(() => stack.api('POST', '/classifications', { token: alice.token, body: { partnumber: 'ALICE-SECRET-PART', description: 'alice private description' } }))).body.id)
 await stack.scenario('ALICE-FAILING-PART', { outcome: 'fail', failAfter: 0 })
-const failed = await finished(alice.token, (await stack.api('POST', '/classifications', { token: alice.token, body: { partnumber: 'ALICE-FAILING-PART' } })).body.id)
-const batch = await finished(alice.token, (await stack.api('POST', '/classifications/batch', { token: alice.token, body: { partnumbers: [{ partnumber: 'ALICE-BATCH-1' }, { partnumber: 'ALICE-BATCH-2' }] } })).body.id)
+const failed = await finished(alice.token, (await retryingOn503(() => stack.api('POST', '/classifications', { token: alice.token, body: { partnumber: 'ALICE-FAILING-PART' } }))).body.id)
+const batch = await finished(alice.token, (await retryingOn503(() => stack.api('POST', '/classifications/batch', { token: alice.token, body: { partnumbers: [{ partnumber: 'ALICE-BATCH-1' }, { partnumber: 'ALICE-BATCH-2' }] } }))).body.id)
 const doc = (await upload(alice.token, await simplePdf(1))).body
 // Bob's own job: his stream token is valid, but for his job only.
-const bobJob = (await stack.api('POST', '/classifications', { token: bob.token, body: { partnumber: 'BOB-PART' } })).body
+const bobJob = (await retryingOn503(() => stack.api('POST', '/classifications', { token: bob.token, body: { partnumber: 'BOB-PART' } }))).body
 
 const aliceSecrets = [alice.id, 'alice@nexa.test', 'ALICE-', 'alice private', 'alice-order', single.id, failed.id, batch.id, doc.document_id, single.result.id]
 

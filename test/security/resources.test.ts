@@ -1,7 +1,7 @@
 import t0, { type Test } from 'tap'
 import { randomBytes, randomInt } from 'node:crypto'
 import { Redis } from 'ioredis'
-import { startServices, startStack, eventually, type Stack } from '../helpers/stack.js'
+import { startServices, startStack, eventually, retryingOn503, type Stack } from '../helpers/stack.js'
 import { simplePdf } from '../pdf/fixtures.js'
 import { NO_LOGIN_LIMITS, signIn, type ApiResponse } from './support.js'
 
@@ -155,9 +155,9 @@ test(`the cap holds under concurrent requests: bursts of ${MAX_ACTIVE + 10} at o
 
 test(`per user: request ${PER_USER + 1} of one user is refused from any address, on any instance`, async (t) => {
   const user = { email: `rl-user-${run}@nexa.test`, password: 'rl-user-password' }
-  t.equal((await stack.api('POST', '/users', { token: admin, body: user })).status, 201)
+  t.equal((await retryingOn503(() => stack.api('POST', '/users', { token: admin, body: user }))).status, 201, 'the user is created (a client tries again while a busy gateway sheds load)')
   const other = { email: `rl-other-${run}@nexa.test`, password: 'rl-other-password' }
-  t.equal((await stack.api('POST', '/users', { token: admin, body: other })).status, 201)
+  t.equal((await retryingOn503(() => stack.api('POST', '/users', { token: admin, body: other }))).status, 201, 'the user is created (a client tries again while a busy gateway sheds load)')
   const token = (await signIn(stack, user.email, user.password)).access_token
   const otherToken = (await signIn(stack, other.email, other.password)).access_token
   const paths = ['/auth/me', '/jobs', '/documents', '/partnumbers']
@@ -182,7 +182,7 @@ test(`per client address: request ${PER_ADDRESS + 1} from one address is refused
   const users = []
   for (let i = 0; i < 3; i++) {
     const u = { email: `rl-addr-${i}-${run}@nexa.test`, password: 'rl-addr-password' }
-    t.equal((await stack.api('POST', '/users', { token: admin, body: u })).status, 201)
+    t.equal((await retryingOn503(() => stack.api('POST', '/users', { token: admin, body: u }))).status, 201, 'the user is created (a client tries again while a busy gateway sheds load)')
     users.push((await signIn(stack, u.email, u.password)).access_token)
   }
   // Signed by three users, unsigned, forged, or for no route at all: every request from the address counts.
