@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process'
 import { readdir, readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
+import { residentMb } from '../../src/services/resident-memory.js'
 
 // Every process the benchmark starts goes through here: its soft file-descriptor limit raised to
 // the hard one (each open stream is a socket), remembered so that it is stopped on every way out.
@@ -65,9 +66,9 @@ process.once('exit', killAllChildren)
 
 /** Resident set size of a process, in bytes. */
 export async function rssBytes(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8')
-  const kb = /VmRSS:\s+(\d+) kB/.exec(status)?.[1]
-  return Number(kb) * 1024
+  const mb = await residentMb(pid)
+  if (mb === undefined) throw new Error(`no resident size for process ${pid}: gone, or no /proc`)
+  return mb * 2 ** 20
 }
 
 /** The processes `pid` started (its direct children), from /proc. */
