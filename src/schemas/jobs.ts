@@ -13,7 +13,14 @@ export const Classification = Type.Object({
   description: Nullable(Type.String()),
   manufacturer: Nullable(Manufacturer),
   confidence: Nullable(Type.Number({ minimum: 0, maximum: 1 })),
-  status: Type.Union([Type.Literal('ACTIVE'), Type.Literal('REJECTED'), Type.Literal('REPLACED')]),
+  status: Type.Union([Type.Literal('ACTIVE'), Type.Literal('PENDING'), Type.Literal('REJECTED'), Type.Literal('REPLACED')], {
+    description: 'ACTIVE: the part number\'s accepted classification; PENDING: stored, waiting for review (see review_reasons); REJECTED by a reviewer; REPLACED by a newer one',
+  }),
+  review_reasons: Type.Array(Type.Object({
+    code: Type.Union([Type.Literal('partnumber_mismatch'), Type.Literal('attributed_by_order')]),
+    message: Type.String(),
+  }), { description: 'Why the result waits for review; empty when it was accepted at once' }),
+  answered_partnumber: Nullable(Type.String({ description: 'The part number the AI server\'s answer named, when it is not the one asked for' })),
   job_id: Nullable(Uuid),
   created_at: Timestamp,
   reviewed_at: Nullable(Timestamp),
@@ -35,6 +42,20 @@ export const BatchItem = Type.Object({
   finished_at: Nullable(Timestamp),
 }, { $id: 'BatchItem' })
 
+export const UnmatchedAnswer = Type.Object({
+  reason: Type.Union([Type.Literal('no_item'), Type.Literal('item_answered')], {
+    description: 'no_item: it named no item of this batch and none was waiting; item_answered: its item already had another answer',
+  }),
+  partnumber: Nullable(Type.String({ description: 'The part number the answer named' })),
+  result: Nullable(Type.Object({
+    partnumber: Nullable(Type.String()), ncm: Type.String(), ex: Nullable(Type.String()), nve: Nullable(Type.String()), description: Nullable(Type.String()),
+    manufacturer: Nullable(Manufacturer), confidence: Nullable(Type.Number()),
+  })),
+  error: Nullable(Type.String()),
+  message: Nullable(Type.String({ description: 'The AI server\'s text that came with it' })),
+  received_at: Timestamp,
+}, { $id: 'UnmatchedAnswer' })
+
 export const BatchCounts = Type.Object({ total: Type.Integer(), done: Type.Integer(), failed: Type.Integer(), pending: Type.Integer() })
 
 export const Job = Type.Object({
@@ -46,14 +67,17 @@ export const Job = Type.Object({
   input: JobInput,
   progress: Nullable(Type.Object({ current: Type.Integer(), total: Type.Integer(), message: Nullable(Type.String()) })),
   error: Nullable(Type.String()),
+  timed_out: Type.Boolean({ description: 'FAILED by the gateway\'s deadline (no word from the AI server for JOB_DEADLINE); a late answer may still turn it DONE' }),
   result: Nullable(Type.Ref(Classification)),
   attempt: Type.Integer(),
   owner_id: Uuid,
   document_id: Nullable(Uuid),
   items: Type.Optional(Type.Array(Type.Ref(BatchItem), { description: 'batch jobs: every item, in order' })),
   counts: Type.Optional(BatchCounts),
+  unmatched_answers: Type.Optional(Type.Array(Type.Ref(UnmatchedAnswer), { description: 'batch jobs: answers of the AI server that no item could take, kept' })),
   created_at: Timestamp,
   updated_at: Timestamp,
+  last_activity_at: Type.Optional(Timestamp),
   finished_at: Nullable(Timestamp),
   events_url: Type.Optional(Type.String({ description: 'SSE stream of this job, with a short-lived token scoped to it' })),
 }, { $id: 'Job' })

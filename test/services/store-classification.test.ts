@@ -1,3 +1,4 @@
+import { TRUSTED } from '../../src/services/classifications/review-reasons.js'
 import t0 from 'tap'
 import { startDatabasePool } from '../helpers/stack.js'
 import { storeClassification } from '../../src/services/classifications/classifications-store.js'
@@ -38,7 +39,7 @@ async function makerOf(classificationId: string): Promise<string> {
 
 test('a known manufacturer is only read: a job storing a result naming it does not wait for another that is', async (t) => {
   const first = await newJob()
-  await storeClassification(pool, first.id, first.partnumber, result({ name: 'Texas Instruments', address: 'Dallas', country: 'US' }))
+  await storeClassification(pool, first.id, first.partnumber, result({ name: 'Texas Instruments', address: 'Dallas', country: 'US' }), TRUSTED)
   const [maker] = await makers('Texas Instruments')
 
   // One job's final transaction still open after storing its result...
@@ -50,10 +51,10 @@ test('a known manufacturer is only read: a job storing a result naming it does n
   })
   const [a, b] = [await newJob(), await newJob()]
   await slow.query('BEGIN')
-  await storeClassification(slow, a.id, a.partnumber, result({ name: 'Texas Instruments', address: 'Dallas', country: 'US' }))
+  await storeClassification(slow, a.id, a.partnumber, result({ name: 'Texas Instruments', address: 'Dallas', country: 'US' }), TRUSTED)
   // ...and another's, naming the same maker (in other words), must not queue behind it.
   await quick.query(`SET lock_timeout = '2s'`)
-  const stored = await storeClassification(quick, b.id, b.partnumber, result({ name: 'TEXAS INSTRUMENTS', address: null, country: 'US' }))
+  const stored = await storeClassification(quick, b.id, b.partnumber, result({ name: 'TEXAS INSTRUMENTS', address: null, country: 'US' }), TRUSTED)
   await slow.query('COMMIT')
 
   t.equal(await makerOf(stored), maker.id, 'the same manufacturer row')
@@ -62,14 +63,14 @@ test('a known manufacturer is only read: a job storing a result naming it does n
 
 test('a result with details the manufacturer lacks or changes updates them; missing details keep what is known', async (t) => {
   const [a, b, c] = [await newJob(), await newJob(), await newJob()]
-  const first = await storeClassification(pool, a.id, a.partnumber, result({ name: 'Acme Semiconductors', address: null, country: null }))
+  const first = await storeClassification(pool, a.id, a.partnumber, result({ name: 'Acme Semiconductors', address: null, country: null }), TRUSTED)
   const [created] = await makers('Acme Semiconductors')
   t.same(created, { id: await makerOf(first), name: 'Acme Semiconductors', address: null, country: null })
 
-  await storeClassification(pool, b.id, b.partnumber, result({ name: 'ACME semiconductors', address: 'Campinas', country: 'BR' }))
+  await storeClassification(pool, b.id, b.partnumber, result({ name: 'ACME semiconductors', address: 'Campinas', country: 'BR' }), TRUSTED)
   t.same(await makers('Acme Semiconductors'), [{ ...created, address: 'Campinas', country: 'BR' }], 'details filled in, the first spelling kept')
 
-  const third = await storeClassification(pool, c.id, c.partnumber, result({ name: 'acme semiconductors', address: null, country: 'PT' }))
+  const third = await storeClassification(pool, c.id, c.partnumber, result({ name: 'acme semiconductors', address: null, country: 'PT' }), TRUSTED)
   t.same(await makers('Acme Semiconductors'), [{ ...created, address: 'Campinas', country: 'PT' }], 'a changed country replaces the old one, the address stays')
   t.equal(await makerOf(third), created.id)
 })

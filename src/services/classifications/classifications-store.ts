@@ -1,8 +1,9 @@
 import type pg from 'pg'
 import { inTransaction, type Queryable } from '../../db/queryable.js'
 import { formatNcm, type ClassificationFields } from '../ai/classification-result.js'
+import { REVIEW_REASONS, type Review, type ReviewReason } from './review-reasons.js'
 
-export type ClassificationStatus = 'ACTIVE' | 'REJECTED' | 'REPLACED'
+export type ClassificationStatus = 'ACTIVE' | 'PENDING' | 'REJECTED' | 'REPLACED'
 
 export interface ClassificationView {
   id: string
@@ -15,13 +16,17 @@ export interface ClassificationView {
   manufacturer: { name: string; address: string | null; country: string | null } | null
   confidence: number | null
   status: ClassificationStatus
+  /** Why it waits for review (PENDING), each with its explanation; empty otherwise. */
+  review_reasons: Array<{ code: ReviewReason; message: string }>
+  /** The part number the AI server's answer named, when it is not the one asked for. */
+  answered_partnumber: string | null
   job_id: string | null
   created_at: Date
   reviewed_at: Date | null
 }
 
 export const CLASSIFICATION_SELECT = `
-  SELECT c.id, p.code AS partnumber, c.ncm, c.ex, c.nve, c.description, c.confidence, c.status, c.job_id,
+  SELECT c.id, p.code AS partnumber, c.ncm, c.ex, c.nve, c.description, c.confidence, c.status, c.review_reasons, c.answered_partnumber, c.job_id,
          c.created_at, c.reviewed_at, m.name AS m_name, m.address AS m_address, m.country AS m_country
     FROM classifications c
     JOIN partnumbers p ON p.id = c.partnumber_id
@@ -39,6 +44,8 @@ export function toClassificationView(row: Record<string, any>): ClassificationVi
     manufacturer: row.m_name ? { name: row.m_name, address: row.m_address, country: row.m_country } : null,
     confidence: row.confidence === null ? null : Number(row.confidence),
     status: row.status,
+    review_reasons: (row.review_reasons as ReviewReason[]).map((code) => ({ code, message: REVIEW_REASONS[code] ?? code })),
+    answered_partnumber: row.answered_partnumber,
     job_id: row.job_id,
     created_at: row.created_at,
     reviewed_at: row.reviewed_at,
@@ -64,19 +71,23 @@ export async function getClassification(db: Queryable, id: string): Promise<Clas
  * Stores a new accepted classification for `partnumber` (in the caller's transaction, if any),
  * marking the one it supersedes as REPLACED. Idempotent per job and part number.
  */
-export async function storeClassification(db: Queryable, jobId: string, partnumber: string, fields: ClassificationFields): Promise<string> {
+export async function storeClassification(db: Queryable, jobId: string, partnumber: string, fields: ClassificationFields, review: Review): Promise<string> {
   const { rows } = await db.query(
-    'SELECT store_classification($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) AS id',
-    [jobId, partnumber, ...classificationArguments(fields)],
+    'SELECT store_classification($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) AS id',
+    [jobId, partnumber, ...classificationArguments(fields, review)],
   )
   return rows[0].id
 }
 
-/** A result's fields in the order store_classification and finish_job take them (ncm … confidence). */
-export function classificationArguments(fields: ClassificationFields | null) {
+/**
+ * A result's fields in the order store_classification and finish_job take them (ncm … confidence,
+ * review reasons, answered part number).
+ */
+export function classificationArguments(fields: ClassificationFields | null, review: Review | null) {
   return [
     fields?.ncm ?? null, fields?.ex ?? null, fields?.nve ?? null, fields?.description ?? null,
     fields?.manufacturer?.name ?? null, fields?.manufacturer?.address ?? null, fields?.manufacturer?.country ?? null, fields?.confidence ?? null,
+    review?.reasons ?? [], review?.answeredPartnumber ?? null,
   ]
 }
 

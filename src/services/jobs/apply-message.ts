@@ -6,6 +6,7 @@ import { closeChunk, finishItem, recordBatchActivity } from './batch-outcomes.js
 import { pendingChunkItems } from './batch-store.js'
 import { singleJobEvent, type SingleJobEnd } from './single-job-events.js'
 import { normalizePartnumber } from '../classifications/classifications-store.js'
+import { TRUSTED } from '../classifications/review-reasons.js'
 
 /** What applying a message did: `channelEnded` when nothing more is expected on it; `finished` when this call ended the job. */
 export interface Applied {
@@ -25,7 +26,7 @@ export async function applySingleMessage(pool: pg.Pool, job: JobAttempt, message
       return NOTHING
     case 'done':
     case 'failed': {
-      const outcome = event.type === 'done' ? { status: 'DONE' as const, fields: event.fields } : { status: 'FAILED' as const, error: event.error }
+      const outcome = event.type === 'done' ? { status: 'DONE' as const, fields: event.fields, review: TRUSTED } : { status: 'FAILED' as const, error: event.error }
       const payload = event.type === 'done' ? { status: 'done', result: event.fields } : { status: 'failed', error: event.error }
       const won = await finishJob(pool, job, outcome, { hash, payload: { ...payload, ai_job_id: message.jobId } })
       const reason = event.type === 'done' ? 'ai_result' : message.status === 'done' ? 'invalid_result' : 'ai_failed'

@@ -3,6 +3,7 @@ import { inTransaction, type Queryable } from '../../db/queryable.js'
 import type { ClassificationFields } from '../ai/classification-result.js'
 import type { Progress } from '../ai/messages.js'
 import { storeClassification } from '../classifications/classifications-store.js'
+import { TRUSTED } from '../classifications/review-reasons.js'
 import { failPendingItems, type JobAttempt } from './job-outcomes.js'
 
 // The writes that move a batch job and its items; guarded and idempotent like those of single jobs.
@@ -33,7 +34,7 @@ export async function finishItem(pool: pg.Pool, job: JobAttempt, partnumber: str
     const pending = await client.query(`SELECT 1 FROM job_items WHERE job_id = $1 AND partnumber = $2 AND status = 'PENDING'`, [job.id, partnumber])
     if (!pending.rowCount) return false
     if (outcome.status === 'DONE') {
-      const classificationId = await storeClassification(client, job.id, partnumber, outcome.fields)
+      const classificationId = await storeClassification(client, job.id, partnumber, outcome.fields, TRUSTED)
       await client.query(
         `UPDATE job_items SET status = 'DONE', source = 'AI', classification_id = $3, finished_at = now(), finish_order = nextval('job_items_finish_order')
           WHERE job_id = $1 AND partnumber = $2`,

@@ -2,6 +2,7 @@ import type pg from 'pg'
 import type { Queryable } from '../../db/queryable.js'
 import { CLASSIFICATION_SELECT, toClassificationView, type ClassificationView } from '../classifications/classifications-store.js'
 import type { JobInput } from './jobs-store.js'
+import type { ClassificationFields } from '../ai/classification-result.js'
 
 export type ItemStatus = 'PENDING' | 'DONE' | 'FAILED'
 
@@ -140,4 +141,23 @@ export async function resetFailedItems(db: Queryable, jobId: string): Promise<st
 export async function itemInputs(db: Queryable, jobId: string, partnumbers: string[]): Promise<Map<string, JobInput>> {
   const { rows } = await db.query('SELECT partnumber, input FROM job_items WHERE job_id = $1 AND partnumber = ANY($2)', [jobId, partnumbers])
   return new Map(rows.map((r) => [r.partnumber, r.input]))
+}
+
+/** An answer of the AI server that no item of the batch could take (see job_unmatched_answers). */
+export interface UnmatchedAnswerView {
+  /** no_item: it named no item of the batch and none was waiting; item_answered: its item had another answer already. */
+  reason: 'no_item' | 'item_answered'
+  partnumber: string | null
+  result: ClassificationFields | null
+  error: string | null
+  message: string | null
+  received_at: Date
+}
+
+export async function listUnmatchedAnswers(db: Queryable, jobId: string): Promise<UnmatchedAnswerView[]> {
+  const { rows } = await db.query(
+    'SELECT reason, partnumber, result, error, message, received_at FROM job_unmatched_answers WHERE job_id = $1 ORDER BY id',
+    [jobId],
+  )
+  return rows
 }

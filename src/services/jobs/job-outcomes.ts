@@ -2,6 +2,7 @@ import type pg from 'pg'
 import type { Queryable } from '../../db/queryable.js'
 import type { ClassificationFields } from '../ai/classification-result.js'
 import { classificationArguments } from '../classifications/classifications-store.js'
+import type { Review } from '../classifications/review-reasons.js'
 import type { Progress } from '../ai/messages.js'
 
 // The writes that move a job. Each is idempotent and guarded by the job's status and attempt,
@@ -12,7 +13,7 @@ export interface JobEnd {
   jobId: string
   kind: 'SINGLE' | 'BATCH'
   status: 'DONE' | 'FAILED'
-  /** Why, in one word: ai_result, ai_failed, invalid_result, ai_start, deadline, deadline_bus_down, history, batch_done. */
+  /** Why, in one word: ai_result, ai_failed, invalid_result, ai_start, deadline, deadline_bus_down, history, batch_done, late_answer. */
   reason: string
 }
 
@@ -48,17 +49,22 @@ export async function recordProgress(db: Queryable, job: JobAttempt, hash: Buffe
   )
 }
 
-export type FinalOutcome = { status: 'DONE'; fields: ClassificationFields } | { status: 'FAILED'; error: string }
+export type FinalOutcome =
+  | { status: 'DONE'; fields: ClassificationFields; review: Review }
+  | { status: 'FAILED'; error: string; /** failed by the gateway's deadline: a late answer may revive it */ byDeadline?: boolean }
 
 /**
  * Ends a job: its final status, its classification when it succeeded, and its one final audit event,
- * in one statement (finish_job). Returns false when the job had already ended (another instance won).
+ * in one statement (finish_job). A single job failed by its deadline is revived by a result (it
+ * becomes DONE; its task_results message is due again). Returns false when the job had ended
+ * already (another instance won) and was not revived.
  */
 export async function finishJob(db: Queryable, job: JobAttempt, outcome: FinalOutcome, event: { hash: Buffer | null; payload: object }): Promise<boolean> {
+  const done = outcome.status === 'DONE'
   const { rows } = await db.query(
-    { name: 'finish-job', text: 'SELECT finish_job($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) AS ended' },
-    [job.id, job.attempt, outcome.status, outcome.status === 'FAILED' ? outcome.error : null,
-      ...classificationArguments(outcome.status === 'DONE' ? outcome.fields : null), event.payload, event.hash],
+    { name: 'finish-job', text: 'SELECT finish_job($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) AS ended' },
+    [job.id, job.attempt, outcome.status, done ? null : outcome.error, !done && outcome.byDeadline === true,
+      ...classificationArguments(done ? outcome.fields : null, done ? outcome.review : null), event.payload, event.hash],
   )
   return rows[0].ended
 }
@@ -88,7 +94,7 @@ export async function failSilentJobs(pool: pg.Pool, deadlineMs: number, reason: 
   const ended: SilentJobEnd[] = []
   for (const { silent_ms: silentMs, ...job } of rows) {
     const error = typeof reason === 'string' ? reason : reason(silentMs)
-    if (await finishJob(pool, job, { status: 'FAILED', error }, { hash: null, payload: { status: 'failed', error, by: 'gateway' } })) {
+    if (await finishJob(pool, job, { status: 'FAILED', error, byDeadline: true }, { hash: null, payload: { status: 'failed', error, by: 'gateway', timed_out: true } })) {
       ended.push({ ...job, error })
     }
   }

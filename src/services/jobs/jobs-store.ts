@@ -1,6 +1,6 @@
 import type { Queryable } from '../../db/queryable.js'
 import { toClassificationView, type ClassificationView } from '../classifications/classifications-store.js'
-import { countItems, listItems, type BatchCounts, type BatchItemView } from './batch-store.js'
+import { countItems, listItems, listUnmatchedAnswers, type BatchCounts, type BatchItemView, type UnmatchedAnswerView } from './batch-store.js'
 
 export type JobKind = 'SINGLE' | 'BATCH'
 export type JobStatus = 'QUEUED' | 'RUNNING' | 'DONE' | 'FAILED'
@@ -28,10 +28,12 @@ export interface JobRecord {
   progress_total: number | null
   progress_message: string | null
   error: string | null
+  timed_out: boolean
   classification_id: string | null
   document_id: string | null
   created_at: Date
   updated_at: Date
+  last_activity_at: Date
   finished_at: Date | null
 }
 
@@ -45,6 +47,8 @@ export interface JobView {
   input: JobInput
   progress: { current: number; total: number; message: string | null } | null
   error: string | null
+  /** FAILED by the gateway's deadline (no word from the AI server): a late answer may still turn it DONE. */
+  timed_out: boolean
   result: ClassificationView | null
   attempt: number
   owner_id: string
@@ -52,13 +56,18 @@ export interface JobView {
   /** Batch jobs, when asked for one job: every item and the counts. */
   items?: BatchItemView[]
   counts?: BatchCounts
+  /** Batch jobs, when asked for one job: the AI server's answers that no item could take. */
+  unmatched_answers?: UnmatchedAnswerView[]
   created_at: Date
   updated_at: Date
+  /** When the AI server (or the gateway) last moved the job: how long it has been quiet. */
+  last_activity_at: Date
   finished_at: Date | null
 }
 
 const JOB_COLUMNS = `j.id, j.kind, j.owner_id, j.status, j.source, j.partnumber, j.input, j.channel, j.attempt, j.ai_job_id,
-  j.progress_current, j.progress_total, j.progress_message, j.error, j.classification_id, j.document_id, j.created_at, j.updated_at, j.finished_at`
+  j.progress_current, j.progress_total, j.progress_message, j.error, j.timed_out, j.classification_id, j.document_id, j.created_at, j.updated_at,
+  j.last_activity_at, j.finished_at`
 
 export function toJobView(job: JobRecord, result: ClassificationView | null): JobView {
   return {
@@ -70,12 +79,14 @@ export function toJobView(job: JobRecord, result: ClassificationView | null): Jo
     input: job.input,
     progress: job.progress_total === null ? null : { current: job.progress_current ?? 0, total: job.progress_total, message: job.progress_message },
     error: job.error,
+    timed_out: job.timed_out,
     result,
     attempt: job.attempt,
     owner_id: job.owner_id,
     document_id: job.document_id,
     created_at: job.created_at,
     updated_at: job.updated_at,
+    last_activity_at: job.last_activity_at,
     finished_at: job.finished_at,
   }
 }
@@ -117,7 +128,8 @@ export async function findChannelJobs(db: Queryable, channels: string[]): Promis
 
 // A job's result, read in the same query as the job (columns prefixed result_).
 const RESULT_COLUMNS = `c.id AS result_id, p.code AS result_partnumber, c.ncm AS result_ncm, c.ex AS result_ex, c.nve AS result_nve,
-  c.description AS result_description, c.confidence AS result_confidence, c.status AS result_status, c.job_id AS result_job_id,
+  c.description AS result_description, c.confidence AS result_confidence, c.status AS result_status, c.review_reasons AS result_review_reasons,
+  c.answered_partnumber AS result_answered_partnumber, c.job_id AS result_job_id,
   c.created_at AS result_created_at, c.reviewed_at AS result_reviewed_at, m.name AS result_m_name, m.address AS result_m_address,
   m.country AS result_m_country`
 const RESULT_JOINS = `LEFT JOIN classifications c ON c.id = j.classification_id
@@ -138,11 +150,13 @@ export async function getJobViews(db: Queryable, ids: string[]): Promise<Map<str
   return new Map(views.map((view) => [view.id, view]))
 }
 
-/** A batch job's items and counts, added to its view (a single job's view is complete already). */
+/** A batch job's items, counts and unmatched answers, added to its view (a single job's view is complete already). */
 export async function withBatchItems(db: Queryable, view: JobView): Promise<JobView> {
   if (view.kind === 'BATCH') {
-    view.items = await listItems(db, view.id)
-    view.counts = countItems(view.items)
+    const [items, unmatched] = await Promise.all([listItems(db, view.id), listUnmatchedAnswers(db, view.id)])
+    view.items = items
+    view.counts = countItems(items)
+    view.unmatched_answers = unmatched
   }
   return view
 }
