@@ -68,7 +68,7 @@ const EnvSchema = Type.Object({
   DOCUMENT_EXTRACTION_RECYCLE_GROWTH_MB: Type.Integer({ default: 256, minimum: 1 }),
   DOCUMENT_STORE_FILES: Flag(false),
 
-  JOB_DEADLINE: Duration('15m'),
+  JOB_DEADLINE: Duration('35m'),
   JOB_SWEEP_INTERVAL: Duration('30s'),
   USER_MAX_ACTIVE_JOBS: Type.Integer({ default: 50, minimum: 1 }),
   SSE_HEARTBEAT_INTERVAL: Duration('15s'),

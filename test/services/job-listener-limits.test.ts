@@ -30,7 +30,7 @@ test('beyond maxQueuedMessages progress is streamed but not stored; the final me
   const ended: string[] = []
   const listener = createJobListener({ pool, log: noisy, metrics, maxQueuedMessages: 5, onJobFinished: (end) => ended.push(end.status) })
   t.teardown(() => listener.close())
-  listener.track('progress-limit', { id: job.id, attempt: job.attempt, kind: 'SINGLE' })
+  listener.track('progress-limit', { id: job.id, attempt: job.attempt, kind: 'SINGLE', partnumber: 'PN-LIMIT' })
 
   const held = await pool.connect() // every write now waits
   for (let step = 1; step <= 12; step++) listener.handle('progress-limit', processing(step))

@@ -18,10 +18,10 @@ const { rows: [owner] } = await pool.query(`INSERT INTO users (email, password_h
 async function liveJobs(prefix: string, count: number) {
   const { rows } = await pool.query(
     `INSERT INTO jobs (kind, owner_id, status, source, partnumber, input, channel)
-     SELECT 'SINGLE', $1, 'RUNNING', 'AI', upper($2) || n, '{}', $2 || n FROM generate_series(1, $3) AS n RETURNING id, attempt, channel`,
+     SELECT 'SINGLE', $1, 'RUNNING', 'AI', upper($2) || n, '{}', $2 || n FROM generate_series(1, $3) AS n RETURNING id, attempt, channel, partnumber`,
     [owner.id, prefix, count],
   )
-  return rows as Array<{ id: string; attempt: number; channel: string }>
+  return rows as Array<{ id: string; attempt: number; channel: string; partnumber: string }>
 }
 const processing = (current: number) => parseAiMessage(JSON.stringify({ status: 'processing', progress: { current, total: 5, message: `step ${current}` } }))
 const storedProgress = async (ids: string[]) =>
@@ -46,7 +46,7 @@ test('learnt channels are written without a lookup; unknown ones are looked up f
   const learnt = await liveJobs('progress-learnt-', 20)
   const strangers = await liveJobs('progress-stranger-', 20)
 
-  for (const job of learnt) listener.learn(job.channel, { id: job.id, attempt: job.attempt, kind: 'SINGLE' })
+  for (const job of learnt) listener.learn(job.channel, { id: job.id, attempt: job.attempt, kind: 'SINGLE', partnumber: job.partnumber })
   const withLearnt = await statementsDuring(async () => {
     for (const job of learnt) listener.handle(job.channel, processing(1))
     await listener.drain()
@@ -67,12 +67,12 @@ test('what the listener knows stays: a channel it saw end is not made live again
   const listener = createJobListener({ pool, log: silent, metrics, onJobFinished: (end) => finished.push(end.jobId) })
   t.teardown(() => listener.close())
   const [job] = await liveJobs('progress-ended-', 1)
-  listener.track(job!.channel, { id: job!.id, attempt: job!.attempt, kind: 'SINGLE' })
+  listener.track(job!.channel, { id: job!.id, attempt: job!.attempt, kind: 'SINGLE', partnumber: job!.partnumber })
   listener.handle(job!.channel, parseAiMessage(JSON.stringify({ status: 'failed', error: 'gave up' })))
   await listener.drain()
   t.same(finished, [job!.id], 'the job ended here')
 
-  listener.learn(job!.channel, { id: job!.id, attempt: job!.attempt, kind: 'SINGLE' }) // a stream's read from before the end
+  listener.learn(job!.channel, { id: job!.id, attempt: job!.attempt, kind: 'SINGLE', partnumber: job!.partnumber }) // a stream's read from before the end
   listener.handle(job!.channel, processing(2))
   await listener.drain()
   const outcomes = Object.fromEntries((await metrics.aiMessages.get()).values.map((v) => [v.labels.outcome, v.value]))

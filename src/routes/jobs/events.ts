@@ -126,7 +126,7 @@ const jobEvents: FastifyPluginAsyncTypebox = async (app) => {
         ending = true
         void sendFinal(event)
       }
-    }, () => app.jobListener.learn(job.channel, { id: job.id, attempt: job.attempt, kind: 'SINGLE' }))
+    }, () => app.jobListener.learn(job.channel, { id: job.id, attempt: job.attempt, kind: 'SINGLE', partnumber: job.partnumber }))
   }
 
   /**

@@ -7,7 +7,7 @@ export type AiMessage =
   | { status: 'processing'; jobId: string | null; progress: Progress }
   | { status: 'partial_result'; jobId: string | null; progress: Progress; result: ResultOutcome; /** the part number the result names, even when the result is unusable */ partnumber: string | null }
   | { status: 'failed'; jobId: string | null; error: string | null }
-  | { status: 'done'; jobId: string | null; result: ResultOutcome | null }
+  | { status: 'done'; jobId: string | null; result: ResultOutcome | null; /** the part number its result names, if any */ partnumber: string | null }
 
 export interface Progress {
   current: number
@@ -38,6 +38,13 @@ function parseProgress(source: Record<string, unknown>): Progress | undefined {
   return { current, total, message }
 }
 
+/** The part number a result names: its own field once read, or the raw object's when it could not be read. */
+function namedPartnumber(raw: unknown, result: ResultOutcome): string | null {
+  if (result.ok) return result.fields.partnumber
+  const named = (raw as { partnumber?: unknown } | null)?.partnumber
+  return typeof named === 'string' && named.trim() ? storableText(named.trim().toUpperCase().slice(0, 100)) : null
+}
+
 /** Checks one raw message against the contract. Never throws: a bad message is a reason, not a crash. */
 export function parseAiMessage(raw: string): ParsedMessage {
   if (Buffer.byteLength(raw) > MAX_MESSAGE_BYTES) return { ok: false, reason: 'message larger than 1 MB' }
@@ -63,17 +70,18 @@ export function parseAiMessage(raw: string): ParsedMessage {
     case 'partial_result': {
       const progress = parseProgress(m)
       if (!progress) return { ok: false, reason: 'partial_result message with invalid current/total/message' }
-      const named = (m.single_classification as { partnumber?: unknown } | null)?.partnumber
-      const partnumber = typeof named === 'string' && named.trim() ? storableText(named.trim().toUpperCase().slice(0, 100)) : null
-      return { ok: true, hash, message: { status: 'partial_result', jobId, progress, result: normalizeResult(m.single_classification), partnumber } }
+      const result = normalizeResult(m.single_classification)
+      return { ok: true, hash, message: { status: 'partial_result', jobId, progress, result, partnumber: namedPartnumber(m.single_classification, result) } }
     }
     case 'failed': {
       const error = optionalText(m.error)
       if (error === undefined) return { ok: false, reason: 'failed message whose error is not a string' }
       return { ok: true, hash, message: { status: 'failed', jobId, error } }
     }
-    case 'done':
-      return { ok: true, hash, message: { status: 'done', jobId, result: m.result === undefined || m.result === null ? null : normalizeResult(m.result) } }
+    case 'done': {
+      const result = m.result === undefined || m.result === null ? null : normalizeResult(m.result)
+      return { ok: true, hash, message: { status: 'done', jobId, result, partnumber: result ? namedPartnumber(m.result, result) : null } }
+    }
     default:
       return { ok: false, reason: `unknown status ${JSON.stringify(m.status)?.slice(0, 40)}` }
   }

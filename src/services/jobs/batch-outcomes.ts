@@ -3,8 +3,9 @@ import { inTransaction, type Queryable } from '../../db/queryable.js'
 import type { ClassificationFields } from '../ai/classification-result.js'
 import type { Progress } from '../ai/messages.js'
 import { storeClassification } from '../classifications/classifications-store.js'
-import { TRUSTED } from '../classifications/review-reasons.js'
+import { reviewFor, type Review } from '../classifications/review-reasons.js'
 import { failPendingItems, type JobAttempt } from './job-outcomes.js'
+import { matchAnswer, type AnswerableItem, type BatchAnswer, type MatchedBy } from './batch-answers.js'
 
 // The writes that move a batch job and its items; guarded and idempotent like those of single jobs.
 
@@ -23,44 +24,163 @@ export async function recordBatchActivity(db: Queryable, job: JobAttempt, progre
   )
 }
 
-export type ItemOutcome = { status: 'DONE'; fields: ClassificationFields } | { status: 'FAILED'; error: string }
+/** What an answer did to its batch. */
+export type AnswerEffect =
+  /** It gave its item a result or a failure. */
+  | 'item'
+  /** No item could take it: kept on the job (job_unmatched_answers). */
+  | 'unmatched'
+  /** Seen before (another instance applied it, or its item holds this very result already). */
+  | 'duplicate'
+  /** The job is gone. */
+  | 'no_job'
 
-/** Finishes one item of a live batch; false when it had already finished (or the batch had). */
-export async function finishItem(pool: pg.Pool, job: JobAttempt, partnumber: string, outcome: ItemOutcome, event: { hash: Buffer; payload: object }): Promise<boolean> {
+export interface AnswerApplied {
+  effect: AnswerEffect
+  /** How the answer found its item. */
+  matchedBy?: MatchedBy
+  /** This call finished the batch, or changed it after it had finished (its task_results message is due again). */
+  finished: boolean
+}
+
+interface ItemRow extends AnswerableItem {
+  answered_ncm: string | null
+}
+
+/**
+ * Applies one answer of the AI server to its batch, whatever the batch's state: matched to an item
+ * (batch-answers.ts), it gives a waiting or failed item its result (a late answer revives an item
+ * failed by the deadline or never answered), fails a waiting item, or, when no item can take it,
+ * is kept on the job. A batch that had finished and gets a new result is DONE again, and due a new
+ * task_results message. Idempotent: a message applied before (by any instance) changes nothing.
+ */
+export async function applyBatchAnswer(pool: pg.Pool, job: JobAttempt, chunk: number, answer: BatchAnswer, hash: Buffer): Promise<AnswerApplied> {
   return inTransaction(pool, async (client) => {
-    // The job row is the batch's lock: items of one batch are written one at a time, whoever writes them.
-    const live = await client.query(`SELECT 1 FROM jobs WHERE id = $1 AND attempt = $2 AND ${LIVE} FOR UPDATE`, [job.id, job.attempt])
-    if (!live.rowCount) return false
-    const pending = await client.query(`SELECT 1 FROM job_items WHERE job_id = $1 AND partnumber = $2 AND status = 'PENDING'`, [job.id, partnumber])
-    if (!pending.rowCount) return false
-    if (outcome.status === 'DONE') {
-      const classificationId = await storeClassification(client, job.id, partnumber, outcome.fields, TRUSTED)
+    // The job row is the batch's lock: answers to one batch are applied one at a time, whoever applies them.
+    const locked = await client.query('SELECT status, attempt FROM jobs WHERE id = $1 FOR UPDATE', [job.id])
+    if (!locked.rowCount) return { effect: 'no_job', finished: false }
+    const seen = await client.query(
+      `SELECT 1 FROM job_events WHERE job_id = $1 AND attempt = $2 AND message_hash = $3
+       UNION ALL SELECT 1 FROM job_unmatched_answers WHERE job_id = $1 AND message_hash = $3`,
+      [job.id, job.attempt, hash],
+    )
+    if (seen.rowCount) return { effect: 'duplicate', finished: false }
+    const { rows: items } = await client.query<ItemRow>(
+      `SELECT i.partnumber, i.position, i.status, ch.chunk, c.ncm AS answered_ncm FROM job_items i
+         LEFT JOIN job_chunks ch ON ch.job_id = i.job_id AND ch.attempt = $2 AND i.partnumber = ANY(ch.partnumbers)
+         LEFT JOIN classifications c ON c.id = i.classification_id
+        WHERE i.job_id = $1`,
+      [job.id, job.attempt],
+    )
+    const match = matchAnswer(answer, items, chunk)
+    if (!match) return keepUnmatched(client, job, answer, hash, 'no_item')
+    const { item, by } = match
+    const change = itemChange(item, answer, by)
+    if (change === 'duplicate') return { effect: 'duplicate', matchedBy: by, finished: false }
+    if (change === 'keep') return keepUnmatched(client, job, answer, hash, 'item_answered', item.partnumber)
+    if (change.status === 'DONE') {
+      const classificationId = await storeClassification(client, job.id, item.partnumber, change.fields, change.review)
       await client.query(
-        `UPDATE job_items SET status = 'DONE', source = 'AI', classification_id = $3, finished_at = now(), finish_order = nextval('job_items_finish_order')
+        `UPDATE job_items SET status = 'DONE', source = 'AI', classification_id = $3, error = NULL, finished_at = now(), finish_order = nextval('job_items_finish_order')
           WHERE job_id = $1 AND partnumber = $2`,
-        [job.id, partnumber, classificationId],
+        [job.id, item.partnumber, classificationId],
       )
     } else {
-      await failPendingItems(client, job.id, outcome.error, [partnumber])
+      await failPendingItems(client, job.id, change.error, [item.partnumber])
     }
+    const payload = change.status === 'DONE' ? { status: 'done', result: change.fields } : { status: 'failed', error: change.error }
     await client.query(
-      `INSERT INTO job_events (job_id, attempt, type, payload, message_hash) VALUES ($1, $2, 'item', $3, $4)
-       ON CONFLICT (job_id, attempt, message_hash) DO NOTHING`,
-      [job.id, job.attempt, { partnumber, ...event.payload }, event.hash],
+      `INSERT INTO job_events (job_id, attempt, type, payload, message_hash) VALUES ($1, $2, 'item', $3, $4)`,
+      [job.id, job.attempt, { partnumber: item.partnumber, matched_by: by, ...payload }, hash],
     )
-    await updateCounters(client, job)
-    return true
+    await updateCounters(client, job.id)
+    const live = locked.rows[0].status === 'QUEUED' || locked.rows[0].status === 'RUNNING'
+    if (live) return { effect: 'item', matchedBy: by, finished: await closeAnsweredChunks(client, { id: job.id, attempt: locked.rows[0].attempt }) }
+    await reopenFinishedBatch(client, { id: job.id, attempt: locked.rows[0].attempt })
+    return { effect: 'item', matchedBy: by, finished: true }
   })
 }
 
-async function updateCounters(db: Queryable, job: JobAttempt): Promise<void> {
+type ItemChange =
+  | { status: 'DONE'; fields: ClassificationFields; review: Review }
+  | { status: 'FAILED'; error: string }
+  | 'duplicate'
+  /** The item has its answer: this other one is kept apart. */
+  | 'keep'
+
+/** What an answer does to the item it matched: a result beats a failure; a failure only fails an item still waiting. */
+function itemChange(item: ItemRow, answer: BatchAnswer, by: MatchedBy): ItemChange {
+  if (answer.kind === 'result' && answer.result.ok) {
+    const { fields } = answer.result
+    if (item.status !== 'DONE') return { status: 'DONE', fields, review: reviewFor(item.partnumber, answer.named, by === 'order') }
+    return item.answered_ncm === fields.ncm ? 'duplicate' : 'keep'
+  }
+  if (item.status !== 'PENDING') return 'keep'
+  return { status: 'FAILED', error: answer.kind === 'error' ? answer.error : `AI server sent an unusable result: ${answer.result.ok ? '' : answer.result.reason}` }
+}
+
+async function keepUnmatched(client: pg.PoolClient, job: JobAttempt, answer: BatchAnswer, hash: Buffer, reason: 'no_item' | 'item_answered', partnumber?: string): Promise<AnswerApplied> {
+  const result = answer.kind === 'result' && answer.result.ok ? answer.result.fields : null
+  const error = result ? null : answer.kind === 'error' ? answer.error : `AI server sent an unusable result: ${answer.result.ok ? '' : answer.result.reason}`
+  await client.query(
+    `INSERT INTO job_unmatched_answers (job_id, attempt, reason, partnumber, result, error, message, message_hash)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (job_id, message_hash) DO NOTHING`,
+    [job.id, job.attempt, reason, partnumber ?? answer.named, result, error, answer.text, hash],
+  )
+  return { effect: 'unmatched', finished: false }
+}
+
+async function updateCounters(db: Queryable, jobId: string): Promise<void> {
   await db.query(
-    `UPDATE jobs SET status = 'RUNNING', last_activity_at = now(), updated_at = now(),
+    `UPDATE jobs SET last_activity_at = now(), updated_at = now(),
+            status = CASE WHEN status = 'QUEUED' THEN 'RUNNING' ELSE status END,
             progress_current = (SELECT count(*) FROM job_items WHERE job_id = $1 AND status <> 'PENDING'),
             progress_total = (SELECT count(*) FROM job_items WHERE job_id = $1)
-      WHERE id = $1 AND attempt = $2 AND ${LIVE}`,
+      WHERE id = $1`,
+    [jobId],
+  )
+}
+
+/** Within the caller's transaction: a live batch's chunks with every item answered are done, and so is the batch when none is left. */
+async function closeAnsweredChunks(client: pg.PoolClient, job: JobAttempt): Promise<boolean> {
+  await client.query(
+    `UPDATE job_chunks c SET status = 'DONE' WHERE c.job_id = $1 AND c.attempt = $2 AND c.status = 'RUNNING'
+        AND NOT EXISTS (SELECT 1 FROM job_items i WHERE i.job_id = $1 AND i.status = 'PENDING' AND i.partnumber = ANY(c.partnumbers))`,
     [job.id, job.attempt],
   )
+  return finishBatchIfComplete(client, job)
+}
+
+/**
+ * Within the caller's transaction: a finished batch (DONE, or FAILED by its deadline) that an
+ * answer changed is DONE, with a fresh final event; its task_results message is due again.
+ */
+async function reopenFinishedBatch(client: pg.PoolClient, job: JobAttempt): Promise<void> {
+  const counts = await itemCounts(client, job.id)
+  await client.query(
+    `UPDATE jobs SET status = 'DONE', error = NULL, timed_out = false, finished_at = now(), result_published_at = NULL, progress_message = $3
+      WHERE id = $1 AND attempt = $2`,
+    [job.id, job.attempt, batchSummary(counts)],
+  )
+  await client.query('UPDATE job_events SET final = false WHERE job_id = $1 AND attempt = $2 AND final', [job.id, job.attempt])
+  await client.query(
+    `INSERT INTO job_events (job_id, attempt, type, payload, final) VALUES ($1, $2, 'done', $3, true)`,
+    [job.id, job.attempt, { status: 'done', ...counts, late_answer: true }],
+  )
+}
+
+async function itemCounts(client: pg.PoolClient, jobId: string): Promise<{ done: number; failed: number }> {
+  const { rows } = await client.query(
+    `SELECT count(*) FILTER (WHERE status = 'DONE')::int AS done, count(*) FILTER (WHERE status = 'FAILED')::int AS failed FROM job_items WHERE job_id = $1`,
+    [jobId],
+  )
+  return rows[0]
+}
+
+/** The gateway's own last word on a finished batch (the AI server's last progress text is stale by then). */
+export function batchSummary(counts: { done: number; failed: number }): string {
+  const total = counts.done + counts.failed
+  return `${total} of ${total} answered: ${counts.done} classified, ${counts.failed} failed`
 }
 
 /**
@@ -79,26 +199,28 @@ export async function closeChunk(pool: pg.Pool, job: JobAttempt, chunk: number, 
     )
     if (!closed.rowCount) return false
     await failPendingItems(client, job.id, reason, closed.rows[0].partnumbers)
-    await updateCounters(client, job)
+    await updateCounters(client, job.id)
     return finishBatchIfComplete(client, job)
   })
 }
 
 /** Within the caller's transaction: marks the batch done when nothing is left running or pending. */
 export async function finishBatchIfComplete(client: pg.PoolClient, job: JobAttempt): Promise<boolean> {
-  const { rows } = await client.query(
-    `UPDATE jobs SET status = 'DONE', finished_at = now(), updated_at = now(), last_activity_at = now()
-      WHERE id = $1 AND attempt = $2 AND ${LIVE}
+  const { rowCount } = await client.query(
+    `SELECT 1 FROM jobs WHERE id = $1 AND attempt = $2 AND ${LIVE}
         AND NOT EXISTS (SELECT 1 FROM job_chunks WHERE job_id = $1 AND attempt = $2 AND status = 'RUNNING')
-        AND NOT EXISTS (SELECT 1 FROM job_items WHERE job_id = $1 AND status = 'PENDING')
-      RETURNING (SELECT count(*)::int FROM job_items WHERE job_id = $1 AND status = 'DONE') AS done,
-                (SELECT count(*)::int FROM job_items WHERE job_id = $1 AND status = 'FAILED') AS failed`,
+        AND NOT EXISTS (SELECT 1 FROM job_items WHERE job_id = $1 AND status = 'PENDING')`,
     [job.id, job.attempt],
   )
-  if (!rows[0]) return false
+  if (!rowCount) return false
+  const counts = await itemCounts(client, job.id)
+  await client.query(
+    `UPDATE jobs SET status = 'DONE', progress_message = $3, finished_at = now(), updated_at = now(), last_activity_at = now() WHERE id = $1 AND attempt = $2`,
+    [job.id, job.attempt, batchSummary(counts)],
+  )
   await client.query(
     `INSERT INTO job_events (job_id, attempt, type, payload, final) VALUES ($1, $2, 'done', $3, true)`,
-    [job.id, job.attempt, { status: 'done', done: rows[0].done, failed: rows[0].failed }],
+    [job.id, job.attempt, { status: 'done', ...counts }],
   )
   return true
 }

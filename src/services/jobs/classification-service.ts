@@ -116,7 +116,7 @@ export function createClassificationService(deps: ClassificationServiceDeps) {
 
   /** POSTs the job to the AI server; if it will not start, the job fails at once with the reason. */
   async function sendToAi(job: JobRecord): Promise<JobRecord> {
-    listener.track(job.channel, { id: job.id, attempt: job.attempt, kind: job.kind })
+    listener.track(job.channel, { id: job.id, attempt: job.attempt, kind: job.kind, partnumber: job.partnumber })
     try {
       const aiJobId = await timed('single', () => ai.startSingle({
         progress_channel: job.channel,
@@ -144,7 +144,7 @@ export function createClassificationService(deps: ClassificationServiceDeps) {
       chunks.push({ chunk: chunks.length, channel: `progress-${randomUUID()}`, partnumbers: partnumbers.slice(i, i + deps.aiBatchSize) })
     }
     await insertChunks(pool, job.id, job.attempt, chunks)
-    for (const c of chunks) listener.track(c.channel, { id: job.id, attempt: job.attempt, kind: 'BATCH', chunk: c.chunk })
+    for (const c of chunks) listener.track(c.channel, { id: job.id, attempt: job.attempt, kind: 'BATCH', partnumber: null, chunk: c.chunk })
     const inputs = await itemInputs(pool, job.id, partnumbers)
     const failures = await Promise.all(chunks.map(async (c) => {
       try {

@@ -5,7 +5,7 @@ import { isDatabaseBusy, isDatabaseUnavailable } from '../../db/errors.js'
 import { findChannelJobs, isTerminal, type JobKind } from './jobs-store.js'
 import type { JobAttempt, JobEnd } from './job-outcomes.js'
 import type { Metrics } from '../metrics/metrics.js'
-import { applyBatchMessage, applySingleMessage, NOTHING, type Applied } from './apply-message.js'
+import { applyBatchMessage, applyLateSingleMessage, applySingleMessage, NOTHING, type Applied } from './apply-message.js'
 import { ProgressWriter } from './progress-writer.js'
 import { BatchLoader } from '../../db/batch-loader.js'
 
@@ -27,7 +27,9 @@ export interface JobListenerOptions {
 
 export interface LiveJob extends JobAttempt {
   kind: JobKind
-  /** Set for a batch chunk's channel. */
+  /** A single job's part number (its answers are checked against it); null for a batch. */
+  partnumber: string | null
+  /** Set for a batch chunk's channel (its attempt is the chunk's). */
   chunk?: number
 }
 
@@ -74,20 +76,10 @@ const UNKNOWN_TTL_MS = 60_000
 // Hashes of the messages applied on a channel, to tell a repeated message from a new one.
 const MAX_HASHES_PER_CHANNEL = 128
 
-/**
- * A batch result that is not an object (the contract allows a plain string) names no part number;
- * its message still does ("Classificacao encontrada para o partnumber X"), so the item can be told.
- */
-function withNamedPartnumber(message: AiMessage): AiMessage {
-  if (message.status !== 'partial_result' || message.partnumber !== null) return message
-  const named = /partnumber\s+(\S+)\s*$/i.exec(message.progress.message ?? '')?.[1]
-  return named ? { ...message, partnumber: named.toUpperCase().slice(0, 100) } : message
-}
-
 /** What a channel is to this instance. */
 type ChannelOwner =
   | { type: 'live'; job: LiveJob }
-  | { type: 'ended'; jobId: string }
+  | { type: 'ended'; job: LiveJob }
   /** A batch job's own channel: it carries only the gateway's announcements, nothing to apply. */
   | { type: 'announcements'; jobId: string }
   | { type: 'unknown' }
@@ -107,12 +99,12 @@ interface LiveChannel {
 
 interface EndedChannel {
   type: 'ended'
-  jobId: string
+  job: LiveJob
   hashes?: Set<string>
 }
 
 /** What became of one message; every message gets exactly one (counted in nexa_ai_messages_total). */
-type Outcome = 'applied' | 'invalid' | 'unmatched' | 'late' | 'duplicate' | 'out_of_order' | 'unusable_result' | 'announcement' | 'not_stored'
+type Outcome = 'applied' | 'late_answer' | 'kept_unmatched' | 'invalid' | 'unmatched' | 'late' | 'duplicate' | 'out_of_order' | 'unusable_result' | 'announcement' | 'not_stored'
 
 /** A message being applied: its outcome now, later, or (a progress write in flight) told by the write's callback. */
 const WRITING = Symbol('progress write in flight')
@@ -156,10 +148,10 @@ export function createJobListener(options: JobListenerOptions): JobListener {
     live.set(channel, { type: 'live', job, furthest: -1 })
   }
 
-  function rememberEnded(channel: string, jobId: string, hashes?: Set<string>) {
+  function rememberEnded(channel: string, job: LiveJob, hashes?: Set<string>) {
     live.delete(channel)
     if (ended.size >= MAX_ENDED) ended.delete(ended.keys().next().value!)
-    ended.set(channel, { type: 'ended', jobId, hashes })
+    ended.set(channel, { type: 'ended', job, hashes })
   }
 
   // Messages on channels not seen before (jobs started by other instances, or before a restart)
@@ -170,14 +162,11 @@ export function createJobListener(options: JobListenerOptions): JobListener {
   async function lookup(channel: string): Promise<ChannelOwner> {
     const job = await channelJobs.load(channel)
     if (!job) return UNKNOWN
-    if (job.chunk) {
-      return !isTerminal(job.status) && job.attempt === job.chunk.attempt
-        ? { type: 'live', job: { id: job.id, attempt: job.attempt, kind: 'BATCH', chunk: job.chunk.number } }
-        : { type: 'ended', jobId: job.id }
-    }
+    // A chunk's answers are applied whenever they come: a late one still finds its item.
+    if (job.chunk) return { type: 'live', job: { id: job.id, attempt: job.chunk.attempt, kind: 'BATCH', partnumber: null, chunk: job.chunk.number } }
     if (job.kind === 'BATCH') return { type: 'announcements', jobId: job.id }
-    if (isTerminal(job.status)) return { type: 'ended', jobId: job.id }
-    return { type: 'live', job: { id: job.id, attempt: job.attempt, kind: job.kind } }
+    const single: LiveJob = { id: job.id, attempt: job.attempt, kind: job.kind, partnumber: job.partnumber }
+    return isTerminal(job.status) ? { type: 'ended', job: single } : { type: 'live', job: single }
   }
 
   /** Who owns the channel, if this instance knows already (most messages: no lookup, nothing allocated). */
@@ -193,7 +182,7 @@ export function createJobListener(options: JobListenerOptions): JobListener {
   async function findOut(channel: string): Promise<ChannelOwner> {
     const owner = await lookup(channel)
     if (owner.type === 'live') remember(channel, owner.job)
-    else if (owner.type === 'ended') rememberEnded(channel, owner.jobId)
+    else if (owner.type === 'ended') rememberEnded(channel, owner.job)
     else if (owner.type === 'unknown') {
       if (unknownChannels.size >= MAX_CACHED) unknownChannels.clear()
       unknownChannels.set(channel, Date.now())
@@ -217,7 +206,7 @@ export function createJobListener(options: JobListenerOptions): JobListener {
   function apply(channel: string, queue: QueuedMessage[], entry: QueuedMessage): Applying {
     if (entry.fromGateway) {
       const cached = live.get(channel)
-      if (cached) rememberEnded(channel, cached.job.id, cached.hashes)
+      if (cached) rememberEnded(channel, cached.job, cached.hashes)
       return 'announcement'
     }
     const { parsed } = entry
@@ -233,7 +222,7 @@ export function createJobListener(options: JobListenerOptions): JobListener {
   }
 
   function invalid(channel: string, reason: string, owner: ChannelOwner | undefined): Outcome {
-    const jobId = owner?.type === 'live' ? owner.job.id : owner && 'jobId' in owner ? owner.jobId : undefined
+    const jobId = owner?.type === 'live' || owner?.type === 'ended' ? owner.job.id : owner?.type === 'announcements' ? owner.jobId : undefined
     log.warn({ channel, jobId, reason }, 'invalid AI message; ignored')
     return 'invalid'
   }
@@ -251,11 +240,8 @@ export function createJobListener(options: JobListenerOptions): JobListener {
         return 'unmatched'
       case 'announcements':
         return 'announcement'
-      case 'ended': {
-        const repeated = ended.get(channel)?.hashes?.has(key) ?? false
-        log.warn({ channel, jobId: owner.jobId, status: parsed.message.status }, repeated ? 'repeated AI message after the job ended; ignored' : 'AI message after the job ended; ignored')
-        return repeated ? 'duplicate' : 'late'
-      }
+      case 'ended':
+        return applyLate(channel, owner, key, parsed)
       case 'live':
         break
     }
@@ -265,16 +251,39 @@ export function createJobListener(options: JobListenerOptions): JobListener {
       log.warn({ channel, jobId: job.id, status: parsed.message.status }, 'repeated AI message; ignored')
       return 'duplicate'
     }
-    const message = withNamedPartnumber(parsed.message)
+    const { message } = parsed
     const backwards = message.status === 'processing' && state !== undefined && message.progress.current < state.furthest
     const done = (applied: Applied) => afterApplied(channel, job, state, key, message, applied, backwards)
     if (job.chunk !== undefined) return applyBatchMessage(pool, job, job.chunk, message, parsed.hash, log).then(done)
-    if (message.status !== 'processing') return applySingleMessage(pool, job, message, parsed.hash, log).then(done)
+    if (message.status !== 'processing') return applySingleMessage(pool, { ...job, partnumber: job.partnumber! }, message, parsed.hash, log).then(done)
     progressWriter.record(job, parsed.hash, { status: message.status, progress: message.progress, ai_job_id: message.jobId }, (err) => {
       if (err === undefined) settle(channel, queue, done(NOTHING))
       else failed(channel, queue, err)
     })
     return WRITING
+  }
+
+  /**
+   * A message on the channel of a single job that has ended: a result may revive a job failed by
+   * its deadline (the late answer is stored, the job becomes DONE); anything else is late.
+   */
+  function applyLate(channel: string, owner: EndedChannel, key: string, parsed: Extract<ParsedMessage, { ok: true }>): Applying {
+    const { job } = owner
+    const { message } = parsed
+    const repeated = owner.hashes?.has(key) ?? false
+    const ignore = (): Outcome => {
+      log.warn({ channel, jobId: job.id, status: message.status }, repeated ? 'repeated AI message after the job ended; ignored' : 'AI message after the job ended; ignored')
+      return repeated ? 'duplicate' : 'late'
+    }
+    if (repeated || message.status !== 'done' || job.partnumber === null) return ignore()
+    return applyLateSingleMessage(pool, { ...job, partnumber: job.partnumber }, message, parsed.hash, log).then((applied) => {
+      if (!applied?.finished) return ignore()
+      log.info({ channel, jobId: job.id }, 'late AI answer: the job failed by its deadline is DONE')
+      const hashes = (owner.hashes ??= new Set())
+      hashes.add(key)
+      options.onJobFinished(applied.finished)
+      return 'late_answer'
+    })
   }
 
   /** What a live job's message came to, once written: the channel's state moved on, the job's end told. */
@@ -285,12 +294,13 @@ export function createJobListener(options: JobListenerOptions): JobListener {
       hashes.add(key)
       if (message.status === 'processing') state.furthest = Math.max(state.furthest, message.progress.current)
     }
-    if (applied.channelEnded) rememberEnded(channel, job.id, state?.hashes)
+    if (applied.channelEnded) rememberEnded(channel, job, state?.hashes)
     if (applied.finished) options.onJobFinished(applied.finished)
     if (backwards && message.status === 'processing') {
       log.warn({ channel, jobId: job.id, current: message.progress.current, furthest: state!.furthest }, 'AI progress went backwards; stored, the job keeps its furthest progress')
       return 'out_of_order'
     }
+    if (applied.outcome) return applied.outcome
     const unusable = (message.status === 'done' || message.status === 'partial_result') && message.result !== null && !message.result.ok
     if (unusable) {
       log.warn({ channel, jobId: job.id, status: message.status, reason: message.result!.ok ? undefined : message.result!.reason }, 'AI server sent an unusable result; stored as a failure')

@@ -106,6 +106,7 @@ export async function getJobRecords(db: Queryable, ids: string[]): Promise<Map<s
 export interface ChannelJob {
   id: string
   kind: JobKind
+  partnumber: string | null
   status: JobStatus
   attempt: number
   chunk: { number: number; attempt: number } | null
@@ -115,14 +116,14 @@ export interface ChannelJob {
 export async function findChannelJobs(db: Queryable, channels: string[]): Promise<Map<string, ChannelJob>> {
   const { rows } = await db.query({
     name: 'jobs-by-channels',
-    text: `SELECT j.channel, j.id, j.kind, j.status, j.attempt, NULL::int AS chunk, NULL::int AS chunk_attempt
+    text: `SELECT j.channel, j.id, j.kind, j.partnumber, j.status, j.attempt, NULL::int AS chunk, NULL::int AS chunk_attempt
              FROM jobs j WHERE j.channel = ANY($1::text[])
            UNION ALL
-           SELECT c.channel, j.id, j.kind, j.status, j.attempt, c.chunk, c.attempt
+           SELECT c.channel, j.id, j.kind, j.partnumber, j.status, j.attempt, c.chunk, c.attempt
              FROM job_chunks c JOIN jobs j ON j.id = c.job_id WHERE c.channel = ANY($1::text[])`,
   }, [channels])
   return new Map(rows.map((r) => [r.channel, {
-    id: r.id, kind: r.kind, status: r.status, attempt: r.attempt, chunk: r.chunk === null ? null : { number: r.chunk, attempt: r.chunk_attempt },
+    id: r.id, kind: r.kind, partnumber: r.partnumber, status: r.status, attempt: r.attempt, chunk: r.chunk === null ? null : { number: r.chunk, attempt: r.chunk_attempt },
   }]))
 }
 
