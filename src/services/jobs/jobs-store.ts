@@ -224,7 +224,7 @@ export async function recordAiJobId(db: Queryable, id: string, attempt: number, 
 /** Puts a failed job back in the queue on a fresh channel, as its next attempt. */
 export async function requeueFailedJob(db: Queryable, id: string, channel: string): Promise<JobRecord | undefined> {
   const { rows } = await db.query(
-    `UPDATE jobs j SET status = 'QUEUED', source = 'AI', channel = $2, attempt = attempt + 1, ai_job_id = NULL, error = NULL,
+    `UPDATE jobs j SET status = 'QUEUED', source = 'AI', channel = $2, attempt = attempt + 1, ai_job_id = NULL, error = NULL, timed_out = false,
             progress_current = NULL, progress_total = NULL, progress_message = NULL, classification_id = NULL,
             finished_at = NULL, result_published_at = NULL, updated_at = now(), last_activity_at = now()
       WHERE id = $1 AND status = 'FAILED'
