@@ -16,6 +16,11 @@ ALTER TABLE classifications ADD COLUMN review_reasons text[] NOT NULL DEFAULT '{
 ALTER TABLE classifications ADD COLUMN answered_partnumber text CHECK (length(answered_partnumber) BETWEEN 1 AND 100);
 ALTER TABLE classifications ADD CONSTRAINT classifications_pending_has_reason CHECK (status <> 'PENDING' OR cardinality(review_reasons) > 0);
 CREATE INDEX classifications_pending_idx ON classifications (created_at DESC) WHERE status = 'PENDING';
+-- A job stores one result per part number, and besides it one that waited for review: a single job
+-- whose answer named another part number may still get its own (review_reasons are never changed
+-- once stored: they say why it waited, even after it was accepted).
+DROP INDEX classifications_job_idx;
+CREATE UNIQUE INDEX classifications_job_idx ON classifications (job_id, partnumber_id, (cardinality(review_reasons) > 0));
 
 -- An answer to a batch that no item could take: it named no item of the batch and none was
 -- waiting, or its item had been answered already with something else. Kept and shown, never dropped.
@@ -56,7 +61,8 @@ BEGIN
   INSERT INTO partnumbers (code) VALUES (partnumber_code)
     ON CONFLICT (code) DO UPDATE SET code = EXCLUDED.code
     RETURNING id INTO partnumber_row;
-  SELECT c.id INTO stored FROM classifications c WHERE c.job_id = job AND c.partnumber_id = partnumber_row;
+  SELECT c.id INTO stored FROM classifications c
+   WHERE c.job_id = job AND c.partnumber_id = partnumber_row AND (cardinality(c.review_reasons) > 0) = pending;
   IF FOUND THEN
     RETURN stored;
   END IF;
@@ -84,9 +90,11 @@ BEGIN
   RETURN stored;
 END $$;
 
--- As in 004, with two changes. A job failed by its deadline is marked timed_out; a single job so
--- failed is revived by a late result (DONE, its final event now the `done`, its task_results
--- message due again). A result may carry review reasons (stored PENDING, see store_classification).
+-- As in 004, with two changes. A result may carry review reasons (stored PENDING, see
+-- store_classification). A job failed by its deadline is marked timed_out, and a single job is
+-- revived by a later result when it failed so, or when its result waits for review and the new one
+-- needs none: it is DONE with that result, its final event is the new one, and its task_results
+-- message is due again.
 DROP FUNCTION finish_job(uuid, integer, text, text, text, text, text, text, text, text, text, numeric, jsonb, bytea);
 CREATE FUNCTION finish_job(
   job uuid, job_attempt integer, final_status text, failure text, by_deadline boolean,
@@ -104,7 +112,10 @@ BEGIN
   IF NOT FOUND THEN
     RETURN false;
   END IF;
-  revived := final_status = 'DONE' AND ended.kind = 'SINGLE' AND ended.status = 'FAILED' AND ended.timed_out;
+  revived := final_status = 'DONE' AND ended.kind = 'SINGLE' AND (
+    (ended.status = 'FAILED' AND ended.timed_out)
+    OR (ended.status = 'DONE' AND cardinality(coalesce(reasons, '{}')) = 0
+        AND EXISTS (SELECT 1 FROM classifications c WHERE c.id = ended.classification_id AND c.status = 'PENDING')));
   IF ended.status NOT IN ('QUEUED', 'RUNNING') AND NOT revived THEN
     RETURN false;
   END IF;

@@ -164,7 +164,7 @@ export class RealServerJobs {
     }
     // As intended: a `done` whose result is only the agent's text, on the channel and with the
     // job id of whichever job last called execute() in this process.
-    await this.#publish(this.#report.channel, { status: 'done', job_id: this.#report.jobId, result: { ...NULL_RESULT, description: response } })
+    await this.#publish(this.#report.channel, executeDoneMessage(this.#report.jobId, response))
     return response
   }
 
@@ -207,8 +207,16 @@ function pythonTypeName(value: unknown): string {
   return typeof value
 }
 
+/**
+ * The `done` execute() publishes as intended: only the agent's text, as the result's description, on
+ * the channel and with the job id of whichever job last called execute() in the process.
+ */
+export function executeDoneMessage(jobId: string | null, agentText: string) {
+  return { status: 'done', job_id: jobId, result: { ...NULL_RESULT, description: agentText } }
+}
+
 /** The text an agent run returns: the manager's final answer (the JSON its system prompt asks for), as a string. */
-function agentAnswer(partnumber: string | null): string {
+export function agentAnswer(partnumber: string | null): string {
   // The same text, byte for byte, as the peer runner's fake agent (fake_answers.py).
   const answer = {
     part_number: partnumber,

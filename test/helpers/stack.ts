@@ -11,7 +11,7 @@ import { startGateway } from '../../src/start.js'
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../src/services/embedded/postgres.js'
 import { freePort } from '../../src/services/free-port.js'
 import { createRedisBus } from '../../src/services/bus/redis-bus.js'
-import { buildSimulator } from '../../src/simulator/app.js'
+import { buildSimulator, type SimulatorOptions } from '../../src/simulator/app.js'
 import { startRedisServer, type RedisServerHandle } from './redis-server.js'
 import { stopWhenGone } from './watchdog.js'
 import { migrate } from '../../src/db/migrate.js'
@@ -92,7 +92,7 @@ export interface Stack {
 
 export interface StackOptions {
   env?: Record<string, string>
-  simulator?: { steps?: number; stepMs?: number }
+  simulator?: SimulatorSettings
   /** Reuse a database (a second gateway instance on the same data). */
   databaseUrl?: string
   /** Reuse a simulator (a second gateway instance on the same AI server). */
@@ -161,10 +161,13 @@ export function loginWith(api: ApiClient) {
   }
 }
 
-/** The contract simulator over real HTTP, publishing on real Redis. */
-export async function startSimulator(redisUrl: string, pacing: { steps?: number; stepMs?: number } = {}): Promise<{ url: string; close(): Promise<void> }> {
+/** How a test's simulator behaves: the contract's paced steps, or the real server's profile (src/simulator/real-server-jobs.ts). */
+export type SimulatorSettings = Pick<SimulatorOptions, 'steps' | 'stepMs' | 'profile' | 'realServer'>
+
+/** The simulator over real HTTP (the contract, unless `settings.profile` says otherwise), publishing on real Redis. */
+export async function startSimulator(redisUrl: string, settings: SimulatorSettings = {}): Promise<{ url: string; close(): Promise<void> }> {
   const bus = await createRedisBus(redisUrl, silentLog)
-  const simulator = await buildSimulator({ bus, steps: pacing.steps ?? 3, stepMs: pacing.stepMs ?? 20 })
+  const simulator = await buildSimulator({ ...settings, bus, steps: settings.steps ?? 3, stepMs: settings.stepMs ?? 20 })
   const url = await simulator.listen({ host: '127.0.0.1', port: 0 })
   return { url, close: async () => { await simulator.close(); await bus.close() } }
 }

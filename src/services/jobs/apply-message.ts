@@ -48,7 +48,8 @@ export async function applySingleMessage(pool: pg.Pool, job: SingleJob, message:
 
 /**
  * A late answer on the channel of a single job that has ended: a result revives a job failed by
- * its deadline (finish_job decides); anything else, or a job that ended otherwise, changes nothing.
+ * its deadline, and a trusted result replaces one that waits for review (finish_job decides);
+ * anything else, or a job that ended otherwise, changes nothing.
  */
 export async function applyLateSingleMessage(pool: pg.Pool, job: SingleJob, message: SingleJobEnd, hash: Buffer, log: FastifyBaseLogger): Promise<Applied | undefined> {
   const event = singleJobEvent(message)

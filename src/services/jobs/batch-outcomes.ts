@@ -44,7 +44,10 @@ export interface AnswerApplied {
 }
 
 interface ItemRow extends AnswerableItem {
+  classification_id: string | null
   answered_ncm: string | null
+  /** Its result waits for review only because it was attributed by order. */
+  attributed_by_order: boolean
 }
 
 /**
@@ -66,7 +69,8 @@ export async function applyBatchAnswer(pool: pg.Pool, job: JobAttempt, chunk: nu
     )
     if (seen.rowCount) return { effect: 'duplicate', finished: false }
     const { rows: items } = await client.query<ItemRow>(
-      `SELECT i.partnumber, i.position, i.status, ch.chunk, c.ncm AS answered_ncm FROM job_items i
+      `SELECT i.partnumber, i.position, i.status, ch.chunk, i.classification_id, c.ncm AS answered_ncm,
+              c.status = 'PENDING' AND c.review_reasons = '{attributed_by_order}' AS attributed_by_order FROM job_items i
          LEFT JOIN job_chunks ch ON ch.job_id = i.job_id AND ch.attempt = $2 AND i.partnumber = ANY(ch.partnumbers)
          LEFT JOIN classifications c ON c.id = i.classification_id
         WHERE i.job_id = $1`,
@@ -77,6 +81,10 @@ export async function applyBatchAnswer(pool: pg.Pool, job: JobAttempt, chunk: nu
     const { item, by } = match
     const change = itemChange(item, answer, by)
     if (change === 'duplicate') return { effect: 'duplicate', matchedBy: by, finished: false }
+    if (change === 'confirmed') {
+      await acceptConfirmed(client, item.classification_id!)
+      return { effect: 'item', matchedBy: by, finished: false }
+    }
     if (change === 'keep') return keepUnmatched(client, job, answer, hash, 'item_answered', item.partnumber)
     if (change.status === 'DONE') {
       const classificationId = await storeClassification(client, job.id, item.partnumber, change.fields, change.review)
@@ -105,6 +113,8 @@ type ItemChange =
   | { status: 'DONE'; fields: ClassificationFields; review: Review }
   | { status: 'FAILED'; error: string }
   | 'duplicate'
+  /** The same result, now naming its item: the one attributed by order is trusted after all. */
+  | 'confirmed'
   /** The item has its answer: this other one is kept apart. */
   | 'keep'
 
@@ -113,10 +123,23 @@ function itemChange(item: ItemRow, answer: BatchAnswer, by: MatchedBy): ItemChan
   if (answer.kind === 'result' && answer.result.ok) {
     const { fields } = answer.result
     if (item.status !== 'DONE') return { status: 'DONE', fields, review: reviewFor(item.partnumber, answer.named, by === 'order') }
-    return item.answered_ncm === fields.ncm ? 'duplicate' : 'keep'
+    if (item.answered_ncm !== fields.ncm) return 'keep'
+    return item.attributed_by_order && by !== 'order' && reviewFor(item.partnumber, answer.named).reasons.length === 0 ? 'confirmed' : 'duplicate'
   }
   if (item.status !== 'PENDING') return 'keep'
   return { status: 'FAILED', error: answer.kind === 'error' ? answer.error : `AI server sent an unusable result: ${answer.result.ok ? '' : answer.result.reason}` }
+}
+
+/** Within the caller's transaction: a result attributed by order that a later answer named is accepted as any trusted result is. */
+async function acceptConfirmed(client: pg.PoolClient, classificationId: string): Promise<void> {
+  // The part number's row is the lock under which its accepted classification changes (as in store_classification).
+  await client.query('SELECT 1 FROM partnumbers WHERE id = (SELECT partnumber_id FROM classifications WHERE id = $1) FOR UPDATE', [classificationId])
+  await client.query(
+    `UPDATE classifications SET status = 'REPLACED'
+      WHERE partnumber_id = (SELECT partnumber_id FROM classifications WHERE id = $1) AND status = 'ACTIVE'`,
+    [classificationId],
+  )
+  await client.query(`UPDATE classifications SET status = 'ACTIVE', reviewed_at = now() WHERE id = $1 AND status = 'PENDING'`, [classificationId])
 }
 
 async function keepUnmatched(client: pg.PoolClient, job: JobAttempt, answer: BatchAnswer, hash: Buffer, reason: 'no_item' | 'item_answered', partnumber?: string): Promise<AnswerApplied> {

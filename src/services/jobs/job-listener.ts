@@ -265,7 +265,7 @@ export function createJobListener(options: JobListenerOptions): JobListener {
 
   /**
    * A message on the channel of a single job that has ended: a result may revive a job failed by
-   * its deadline (the late answer is stored, the job becomes DONE); anything else is late.
+   * its deadline, or replace a result waiting for review (see applyLateSingleMessage); anything else is late.
    */
   function applyLate(channel: string, owner: EndedChannel, key: string, parsed: Extract<ParsedMessage, { ok: true }>): Applying {
     const { job } = owner
@@ -278,7 +278,7 @@ export function createJobListener(options: JobListenerOptions): JobListener {
     if (repeated || message.status !== 'done' || job.partnumber === null) return ignore()
     return applyLateSingleMessage(pool, { ...job, partnumber: job.partnumber }, message, parsed.hash, log).then((applied) => {
       if (!applied?.finished) return ignore()
-      log.info({ channel, jobId: job.id }, 'late AI answer: the job failed by its deadline is DONE')
+      log.info({ channel, jobId: job.id }, 'late AI answer applied: the job is DONE with it')
       const hashes = (owner.hashes ??= new Set())
       hashes.add(key)
       options.onJobFinished(applied.finished)
