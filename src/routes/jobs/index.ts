@@ -53,7 +53,14 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post('/jobs/:id/retry', {
     schema: {
-      tags: ['jobs'], summary: 'Start a failed job again (a new attempt on a fresh channel)',
+      tags: ['jobs'],
+      summary: 'Start a failed job, or the failed items of a finished batch, again (a new attempt on fresh channels)',
+      description: 'A single job can be retried when it FAILED: it is sent to the AI server again. A batch can be retried once it '
+        + 'has ended (DONE or FAILED) with items that have no result: only those items (FAILED) are sent again, as the batch\'s next '
+        + 'attempt (`attempt` + 1, new chunks on fresh progress channels); the items that have a result keep it, and the progress '
+        + 'counts them as done. When the new attempt ends, a new task_results message goes out. '
+        + '409 `job_not_failed` while the job is queued or running (or a single job that did not fail); 409 `nothing_to_retry` '
+        + 'for a batch where every item has a result.',
       params: IdParams,
       response: { 202: Type.Ref(Job), ...errorResponses(400, 401, 404, 409, 429, 502, 503) },
     },

@@ -128,16 +128,6 @@ export function countItems(items: Array<{ status: ItemStatus }>): BatchCounts {
   return counts
 }
 
-/** A failed batch's retry: its failed items wait again. Returns their part numbers in order. */
-export async function resetFailedItems(db: Queryable, jobId: string): Promise<string[]> {
-  const { rows } = await db.query(
-    `UPDATE job_items SET status = 'PENDING', error = NULL, finished_at = NULL, finish_order = NULL, source = NULL
-      WHERE job_id = $1 AND status IN ('FAILED', 'PENDING') RETURNING partnumber, position`,
-    [jobId],
-  )
-  return rows.sort((a, b) => a.position - b.position).map((r) => r.partnumber)
-}
-
 export async function itemInputs(db: Queryable, jobId: string, partnumbers: string[]): Promise<Map<string, JobInput>> {
   const { rows } = await db.query('SELECT partnumber, input FROM job_items WHERE job_id = $1 AND partnumber = ANY($2)', [jobId, partnumbers])
   return new Map(rows.map((r) => [r.partnumber, r.input]))

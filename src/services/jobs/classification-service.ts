@@ -8,11 +8,11 @@ import { AiStartError } from '../ai/ai-client.js'
 import type { MessageBus } from '../bus/message-bus.js'
 import type { Identity } from '../auth/accounts.js'
 import { findActiveClassification, normalizePartnumber } from '../classifications/classifications-store.js'
-import { claimJobSlot, getJobRecord, insertJob, recordAiJobId, requeueFailedJob, toJobView, type JobInput, type JobRecord, type JobView } from './jobs-store.js'
+import { claimJobSlot, countItemsWithoutResult, getJobRecord, insertJob, isTerminal, recordAiJobId, requeueBatchFailedItems, requeueFailedJob, toJobView, type JobInput, type JobRecord, type JobView } from './jobs-store.js'
 import { finishJob, type JobEnd } from './job-outcomes.js'
 import type { Metrics } from '../metrics/metrics.js'
 import { closeChunk } from './batch-outcomes.js'
-import { insertChunks, insertItems, itemInputs, recordChunkAiJobId, resetFailedItems, type Chunk, type NewItem } from './batch-store.js'
+import { insertChunks, insertItems, itemInputs, recordChunkAiJobId, type Chunk, type NewItem } from './batch-store.js'
 import type { JobListener } from './job-listener.js'
 
 export interface SingleRequest {
@@ -176,6 +176,28 @@ export function createClassificationService(deps: ClassificationServiceDeps) {
     }
   }
 
+  async function retriedEvent(client: pg.PoolClient, job: JobRecord, requester: Identity, partnumbers?: string[]) {
+    await client.query(`INSERT INTO job_events (job_id, attempt, type, payload) VALUES ($1, $2, 'retried', $3)`,
+      [job.id, job.attempt, partnumbers ? { by: requester.id, partnumbers } : { by: requester.id }])
+  }
+
+  /** A finished batch's items without a result, sent again as the batch's next attempt. */
+  async function retryBatch(requester: Identity, existing: JobRecord): Promise<JobRecord> {
+    if (!isTerminal(existing.status)) throw conflict('job_not_failed', `Only a finished batch can be retried; this one is ${existing.status}`)
+    if ((await countItemsWithoutResult(pool, existing.id)) === 0) {
+      throw conflict('nothing_to_retry', 'Every item of this batch has a result; there is nothing to retry')
+    }
+    const { job, partnumbers } = await inTransaction(pool, async (client) => {
+      await ensureCapacity(client, existing.owner_id)
+      const requeued = await requeueBatchFailedItems(client, existing.id, `progress-${randomUUID()}`)
+      if (!requeued) throw conflict('job_not_failed', 'The job changed meanwhile; reload it')
+      await retriedEvent(client, requeued.job, requester, requeued.partnumbers)
+      return requeued
+    })
+    await sendBatch(job, partnumbers)
+    return job
+  }
+
   return {
     /** The job as the client first sees it (fresh from the AI server: no progress, no result yet). */
     async startSingle(owner: Identity, request: SingleRequest): Promise<JobView> {
@@ -238,21 +260,23 @@ export function createClassificationService(deps: ClassificationServiceDeps) {
       return job
     },
 
+    /**
+     * A new attempt of a finished job. A single job: only when it FAILED. A batch (DONE or FAILED):
+     * only its items without a result (FAILED) go to the AI server again, on fresh channels; the
+     * items that have a result keep it. The guarded requeue decides between concurrent retries.
+     */
     async retry(requester: Identity, jobId: string): Promise<JobRecord> {
       const existing = await getJobRecord(pool, jobId)
       if (!existing || (existing.owner_id !== requester.id && requester.role !== 'ADMIN')) throw notFound('job')
+      if (existing.kind === 'BATCH') return retryBatch(requester, existing)
       if (existing.status !== 'FAILED') throw conflict('job_not_failed', `Only a failed job can be retried; this one is ${existing.status}`)
       const job = await inTransaction(pool, async (client) => {
         await ensureCapacity(client, existing.owner_id)
         const requeued = await requeueFailedJob(client, jobId, `progress-${randomUUID()}`)
         if (!requeued) throw conflict('job_not_failed', 'The job changed meanwhile; reload it')
-        await client.query(`INSERT INTO job_events (job_id, attempt, type, payload) VALUES ($1, $2, 'retried', $3)`, [requeued.id, requeued.attempt, { by: requester.id }])
+        await retriedEvent(client, requeued, requester)
         return requeued
       })
-      if (job.kind === 'BATCH') {
-        await sendBatch(job, await resetFailedItems(pool, job.id))
-        return job
-      }
       return sendToAi(job)
     },
   }

@@ -221,17 +221,51 @@ export async function recordAiJobId(db: Queryable, id: string, attempt: number, 
   await db.query({ name: 'record-ai-job-id', text: 'UPDATE jobs SET ai_job_id = $3, updated_at = now() WHERE id = $1 AND attempt = $2' }, [id, attempt, aiJobId])
 }
 
-/** Puts a failed job back in the queue on a fresh channel, as its next attempt. */
+/** Puts a failed single job back in the queue on a fresh channel, as its next attempt. */
 export async function requeueFailedJob(db: Queryable, id: string, channel: string): Promise<JobRecord | undefined> {
   const { rows } = await db.query(
     `UPDATE jobs j SET status = 'QUEUED', source = 'AI', channel = $2, attempt = attempt + 1, ai_job_id = NULL, error = NULL, timed_out = false,
             progress_current = NULL, progress_total = NULL, progress_message = NULL, classification_id = NULL,
             finished_at = NULL, result_published_at = NULL, updated_at = now(), last_activity_at = now()
-      WHERE id = $1 AND status = 'FAILED'
+      WHERE id = $1 AND kind = 'SINGLE' AND status = 'FAILED'
       RETURNING ${JOB_COLUMNS}`,
     [id, channel],
   )
   return rows[0]
+}
+
+/**
+ * Puts a finished batch (DONE or FAILED) that has items without a result back in the queue on a
+ * fresh channel, as its next attempt, in one statement: those items wait again (the part numbers
+ * returned, in order), the items that have a result keep it, the counters start from them. Undefined
+ * when the batch is not finished or has nothing to retry (a concurrent retry won).
+ */
+export async function requeueBatchFailedItems(db: Queryable, id: string, channel: string): Promise<{ job: JobRecord; partnumbers: string[] } | undefined> {
+  const { rows } = await db.query(
+    `WITH job AS (
+       UPDATE jobs SET status = 'QUEUED', source = 'AI', channel = $2, attempt = attempt + 1, ai_job_id = NULL, error = NULL, timed_out = false,
+              progress_current = (SELECT count(*) FROM job_items WHERE job_id = $1 AND status = 'DONE'),
+              progress_total = (SELECT count(*) FROM job_items WHERE job_id = $1),
+              progress_message = NULL, finished_at = NULL, result_published_at = NULL, updated_at = now(), last_activity_at = now()
+        WHERE id = $1 AND kind = 'BATCH' AND status IN ('DONE', 'FAILED')
+          AND EXISTS (SELECT 1 FROM job_items WHERE job_id = $1 AND status IN ('FAILED', 'PENDING'))
+        RETURNING *),
+     items AS (
+       UPDATE job_items i SET status = 'PENDING', error = NULL, finished_at = NULL, finish_order = NULL, source = NULL
+         FROM job WHERE i.job_id = job.id AND i.status IN ('FAILED', 'PENDING')
+        RETURNING i.partnumber, i.position)
+     SELECT ${JOB_COLUMNS}, (SELECT array_agg(partnumber ORDER BY position) FROM items) AS retried_partnumbers FROM job j`,
+    [id, channel],
+  )
+  if (!rows[0]) return undefined
+  const { retried_partnumbers: partnumbers, ...job } = rows[0]
+  return { job, partnumbers: partnumbers ?? [] }
+}
+
+/** How many items of a batch have no result (FAILED, or still PENDING): what a retry would send again. */
+export async function countItemsWithoutResult(db: Queryable, id: string): Promise<number> {
+  const { rows } = await db.query(`SELECT count(*)::int AS n FROM job_items WHERE job_id = $1 AND status IN ('FAILED', 'PENDING')`, [id])
+  return rows[0].n
 }
 
 export interface JobFilters {
