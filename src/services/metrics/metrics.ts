@@ -23,7 +23,8 @@ export function createMetrics() {
     aiMessagesReceived: new Counter({ name: 'nexa_ai_messages_received_total', help: 'Messages received on progress channels (from the AI server, or a sweeper\'s announcement)', registers }),
     aiMessages: new Counter({
       name: 'nexa_ai_messages_total',
-      help: 'Messages from the AI server once handled, by outcome: applied, invalid (not the contract), unmatched (no job owns the channel), '
+      help: 'Messages from the AI server once handled, by outcome: applied, late_answer (a result after its job ended that revived it), '
+        + 'kept_unmatched (a batch answer no item could take, kept on the job), invalid (not the contract), unmatched (no job owns the channel), '
         + 'late (the job had ended), duplicate, out_of_order (progress going back), unusable_result (a result that is not a usable object), '
         + 'announcement (a gateway\'s own notice of a job it failed), not_stored (progress streamed but not stored: the listener held its maximum of messages)',
       labelNames: ['outcome'], registers,
