@@ -1,5 +1,5 @@
 import { hash as digest } from 'node:crypto'
-import { normalizeResult, type ResultOutcome } from './classification-result.js'
+import { normalizeResult, resultPartnumber, type ResultOutcome } from './classification-result.js'
 import { storableText } from './storable-text.js'
 
 /** A message published by the AI server on a job's channel, after validation. */
@@ -38,13 +38,6 @@ function parseProgress(source: Record<string, unknown>): Progress | undefined {
   return { current, total, message }
 }
 
-/** The part number a result names: its own field once read, or the raw object's when it could not be read. */
-function namedPartnumber(raw: unknown, result: ResultOutcome): string | null {
-  if (result.ok) return result.fields.partnumber
-  const named = (raw as { partnumber?: unknown } | null)?.partnumber
-  return typeof named === 'string' && named.trim() ? storableText(named.trim().toUpperCase().slice(0, 100)) : null
-}
-
 /** Checks one raw message against the contract. Never throws: a bad message is a reason, not a crash. */
 export function parseAiMessage(raw: string): ParsedMessage {
   if (Buffer.byteLength(raw) > MAX_MESSAGE_BYTES) return { ok: false, reason: 'message larger than 1 MB' }
@@ -71,7 +64,7 @@ export function parseAiMessage(raw: string): ParsedMessage {
       const progress = parseProgress(m)
       if (!progress) return { ok: false, reason: 'partial_result message with invalid current/total/message' }
       const result = normalizeResult(m.single_classification)
-      return { ok: true, hash, message: { status: 'partial_result', jobId, progress, result, partnumber: namedPartnumber(m.single_classification, result) } }
+      return { ok: true, hash, message: { status: 'partial_result', jobId, progress, result, partnumber: resultPartnumber(result) } }
     }
     case 'failed': {
       const error = optionalText(m.error)
@@ -80,7 +73,7 @@ export function parseAiMessage(raw: string): ParsedMessage {
     }
     case 'done': {
       const result = m.result === undefined || m.result === null ? null : normalizeResult(m.result)
-      return { ok: true, hash, message: { status: 'done', jobId, result, partnumber: result ? namedPartnumber(m.result, result) : null } }
+      return { ok: true, hash, message: { status: 'done', jobId, result, partnumber: result ? resultPartnumber(result) : null } }
     }
     default:
       return { ok: false, reason: `unknown status ${JSON.stringify(m.status)?.slice(0, 40)}` }
