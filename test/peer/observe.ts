@@ -90,7 +90,8 @@ export async function followEvents(user: UserSide, job: { id: string; events_url
 export const GATEWAY_VERDICTS = {
   late: 'AI message after the job ended; ignored',
   lateRepeated: 'repeated AI message after the job ended; ignored',
-  noPendingItem: 'partial_result for no pending item of this batch; ignored',
+  keptUnmatched: 'AI answer that no item of the batch could take; kept on the job',
+  lateAnswer: 'late AI answer applied: the job is DONE with it',
   unusable: 'AI server sent an unusable result; stored as a failure',
   noJob: 'AI message on a channel that no job owns; ignored',
   invalid: 'invalid AI message; ignored',

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { request } from 'undici'
 import type { AiServer } from './real-ai-server.js'
-import { aiChannels, aiEnded, followEvents, gatewayVerdicts, GATEWAY_VERDICTS, type UserSide, type WiredMessage, type WireTap } from './observe.js'
+import { aiChannels, aiEnded, followEvents, gatewayVerdicts, type UserSide, type WiredMessage, type WireTap } from './observe.js'
+import { normalizeResult, resultPartnumber } from '../../src/services/ai/classification-result.js'
 
 // The scenarios of a peer run, each a user's request through the gateway to the AI server, and
 // what came of it. The part numbers steer the fake agent (python/shim/fake_answers.py).
@@ -109,18 +110,24 @@ function resultText(result: unknown): string {
   return `{partnumber: ${JSON.stringify(r.partnumber)}, ncm: ${JSON.stringify(r.ncm)}${r.description ? `, description: "${short(r.description, 40)}"` : ''}}${answerAbout(r.description)}`
 }
 
+/** A result waiting for review, as the user sees it. */
+const review = (result: Job) => (result.status === 'PENDING' ? ` [PENDING review: ${result.review_reasons.map((r: Job) => r.code).join(', ')}${result.answered_partnumber ? `; answer names ${result.answered_partnumber}` : ''}]` : '')
+
 /** What the user sees of a job: status, error, result or items. */
 function userView(job: Job): { lines: string[]; summary: string; neverAnswered: string[] } {
   const lines = [`job ${job.kind} ${job.status}${job.error ? `: "${short(job.error, 100)}"` : ''}`]
   const neverAnswered: string[] = []
   if (job.kind === 'SINGLE') {
-    lines.push(job.result ? `result: ${job.result.partnumber ?? job.partnumber} NCM ${job.result.ncm_formatted ?? job.result.ncm}` : 'result: none')
+    lines.push(job.result ? `result: ${job.result.partnumber ?? job.partnumber} NCM ${job.result.ncm_formatted ?? job.result.ncm}${review(job.result)}` : 'result: none')
     return { lines, summary: `${job.status}${job.result ? ` NCM ${job.result.ncm_formatted}` : job.error ? ` "${short(job.error, 60)}"` : ''}`, neverAnswered }
   }
   for (const item of job.items ?? []) {
     const silent = item.status === 'PENDING' || item.error === NEVER_ANSWERED || /^Timed out/.test(item.error ?? '')
     if (silent) neverAnswered.push(item.partnumber)
-    lines.push(`  item ${item.partnumber}: ${item.status}${item.result ? ` NCM ${item.result.ncm_formatted}` : ''}${item.error ? ` "${short(item.error, 80)}"` : ''}${silent ? ' [never answered]' : ''}`)
+    lines.push(`  item ${item.partnumber}: ${item.status}${item.result ? ` NCM ${item.result.ncm_formatted}${review(item.result)}` : ''}${item.error ? ` "${short(item.error, 80)}"` : ''}${silent ? ' [never answered]' : ''}`)
+  }
+  for (const kept of job.unmatched_answers ?? []) {
+    lines.push(`  kept on the job (${kept.reason}): ${kept.partnumber ?? 'no part number'}${kept.result ? ` NCM ${kept.result.ncm}` : ` "${short(kept.error, 80)}"`}`)
   }
   const c = job.counts ?? {}
   const summary = `${job.status}: ${c.done ?? 0} done, ${c.failed ?? 0} failed${neverAnswered.length ? ` (${neverAnswered.length} never answered: ${neverAnswered.join(', ')})` : ''}`
@@ -132,7 +139,7 @@ function userView(job: Job): { lines: string[]; summary: string; neverAnswered: 
 function gatewayNotes(ctx: Context, jobIds: string[], channels: string[]): string[] {
   const counts = new Map<string, number>()
   for (const v of gatewayVerdicts(ctx.user.gateway, jobIds, channels)) {
-    const what = v.status ?? (v.msg === GATEWAY_VERDICTS.noPendingItem ? `partial_result naming ${JSON.stringify(v.partnumber)}` : '')
+    const what = v.status ?? ''
     const line = `gateway log: "${v.msg}"${what ? ` (${what}${v.reason ? `: ${v.reason}` : ''})` : ''}`
     counts.set(line, (counts.get(line) ?? 0) + 1)
   }
@@ -169,17 +176,22 @@ function lostBecause(m: WiredMessage & { channel: string }, job: Job, endedAt: n
       if (items.some((i) => i.error === (p.error ?? null) || (p.error == null && i.error?.startsWith('AI server reported a failure')))) return undefined
       return `no item holds this failure${after}`
     }
-    case 'partial_result': {
-      const sc = p.single_classification
-      const named = typeof sc === 'object' && sc?.partnumber ? sc.partnumber : /partnumber\s+(.+?)\s*$/.exec(p.message ?? '')?.[1]
-      const item = named ? items.find((i) => i.partnumber === normalize(named)) : undefined
-      if (!item) return `names no item of the batch${after}`
-      if ((item.status === 'DONE' && item.source === 'AI') || String(item.error ?? '').startsWith(UNUSABLE)) return undefined
-      return `item ${item.partnumber} does not hold it (${item.status}${item.error ? `: "${short(item.error, 60)}"` : ''})${after}`
+    case 'partial_result':
+    case 'done': {
+      const raw = p.status === 'done' ? p.result : p.single_classification
+      if (p.status === 'done' && (raw === undefined || raw === null)) return undefined
+      // Read as the gateway reads it; the answer is held by an item that took it, or kept on the job.
+      const result = normalizeResult(raw)
+      const named = [resultPartnumber(result), /partnumber\s*(.+?)\s*$/.exec(p.message ?? '')?.[1]].filter((n): n is string => Boolean(n)).map(normalize)
+      const kept = (job.unmatched_answers ?? []).some((u: Job) => (result.ok ? u.result?.ncm === result.fields.ncm : Boolean(u.error)))
+      if (!result.ok) {
+        if (items.some((i) => String(i.error ?? '').startsWith(UNUSABLE)) || kept) return undefined
+        return `an unusable result no item holds (${result.reason})${after}`
+      }
+      const holders = items.filter((i) => i.status === 'DONE' && i.source === 'AI' && i.result?.ncm === result.fields.ncm)
+      if (holders.some((i) => named.length === 0 || named.includes(i.partnumber) || named.includes(normalize(i.result?.answered_partnumber ?? ''))) || kept) return undefined
+      return `no item holds it and it was not kept${after}`
     }
-    case 'done':
-      if (p.result === undefined || p.result === null) return undefined
-      return `a done carrying a result: no item holds it${after}`
     default:
       return undefined
   }
