@@ -3,11 +3,22 @@ import { Type } from '@sinclair/typebox'
 import { BatchBody, ClassifyBody, Classification, Job } from '../../schemas/jobs.js'
 import { getDocument } from '../../services/documents/documents-store.js'
 import { documentBatchItems } from '../../services/documents/document-batch.js'
-import { errorResponses, IdParams } from '../../schemas/common.js'
-import { getJobView } from '../../services/jobs/jobs-store.js'
-import { getClassification, reviewClassification } from '../../services/classifications/classifications-store.js'
-import { HttpError, notFound } from '../../http-errors.js'
+import { errorResponses, IdParams, Nullable, PageQuery, PlainText, Uuid } from '../../schemas/common.js'
+import { getJobRecord, getJobView } from '../../services/jobs/jobs-store.js'
+import {
+  getClassification, listClassifications, normalizePartnumber, reviewClassification, type ClassificationStatus as Status, type ReviewConflict,
+} from '../../services/classifications/classifications-store.js'
+import { conflict, HttpError, notFound } from '../../http-errors.js'
+import { decodeCursor, encodeCursor } from '../cursor.js'
 import { canSee, withEventsUrl } from '../jobs/job-response.js'
+
+const ClassificationStatus = (description: string) =>
+  Type.Union([Type.Literal('ACTIVE'), Type.Literal('PENDING'), Type.Literal('REJECTED'), Type.Literal('REPLACED')], { description })
+
+const CONFLICT_MESSAGES: Record<ReviewConflict, (status: Status) => string> = {
+  classification_status_changed: (status) => `The classification is ${status} now: someone decided meanwhile; reload and decide again`,
+  classification_conflict: (status) => `Another classification of this part number was accepted at the same moment (this one is ${status}); reload and decide again`,
+}
 
 const classifications: FastifyPluginAsyncTypebox = async (app) => {
   const pool = app.pg.pool
@@ -54,22 +65,70 @@ const classifications: FastifyPluginAsyncTypebox = async (app) => {
     return reply.code(202).header('location', `/jobs/${job.id}`).send(withEventsUrl(app, request.identity, job))
   })
 
+  app.get('/classifications', {
+    schema: {
+      tags: ['classifications'],
+      summary: 'Classifications, newest first: the review queue with status=PENDING',
+      description: 'The results of your own jobs (admins: everyone\'s), newest first, paginated with `limit` and `cursor` (`next_cursor` '
+        + 'of the previous page; null on the last). `status=PENDING` is the review queue: results of the AI server the gateway could not '
+        + 'trust by itself, each with `review_reasons` (`partnumber_mismatch`: the answer named `answered_partnumber` instead of the part '
+        + 'number asked for; `attributed_by_order`: the answer named no part number and was given to an item by the order the AI server '
+        + 'works in) and the `job_id` that produced it. Decide with `PATCH /classifications/:id`. Also filters by `job_id` and `partnumber`.',
+      querystring: Type.Object({
+        ...PageQuery,
+        status: Type.Optional(ClassificationStatus('PENDING: the review queue')),
+        job_id: Type.Optional(Uuid),
+        partnumber: Type.Optional(PlainText(100, 1)),
+      }, { additionalProperties: false }),
+      response: { 200: Type.Object({ items: Type.Array(Type.Ref(Classification)), next_cursor: Nullable(Type.String()) }), ...errorResponses(400, 401) },
+    },
+  }, async (request) => {
+    const q = request.query
+    const limit = q.limit ?? 50
+    const items = await listClassifications(pool, {
+      ownerId: request.identity.role === 'ADMIN' ? undefined : request.identity.id,
+      status: q.status,
+      jobId: q.job_id,
+      partnumber: q.partnumber ? normalizePartnumber(q.partnumber) : undefined,
+      before: q.cursor ? decodeCursor(q.cursor) : undefined,
+      limit,
+    })
+    const last = items.at(-1)
+    return { items, next_cursor: items.length === limit && last ? encodeCursor(last.created_at, last.id) : null }
+  })
+
   app.patch('/classifications/:id', {
     schema: {
       tags: ['classifications'],
-      summary: 'Accept (ACTIVE) or reject (REJECTED) a classification',
-      description: 'Accepting replaces the part number\'s current accepted classification. Allowed to the owner of the job that produced it, and to admins.',
+      summary: 'Review a classification: accept (ACTIVE) or reject (REJECTED)',
+      description: 'A result the gateway could not trust by itself is stored PENDING with its `review_reasons` and is not used '
+        + '(a part number is answered from history only by its ACTIVE classification); it waits for a decision, listed by '
+        + '`GET /classifications?status=PENDING`.\n\n'
+        + '- `ACTIVE` accepts it: it becomes the part number\'s accepted classification and the one accepted before becomes REPLACED. '
+        + 'The same reinstates a REJECTED or restores a REPLACED classification.\n'
+        + '- `REJECTED` rejects it; the part number\'s accepted classification is left as it is. Rejecting the ACTIVE one withdraws it: '
+        + 'the part number then has no accepted classification and its next request goes to the AI server.\n\n'
+        + 'Any decision may be changed later; repeating one changes nothing but who reviewed it last (`reviewed_at`). Send '
+        + '`expected_status` (the status you saw: PENDING in the review queue) so as not to overrule a decision made meanwhile: '
+        + '409 `classification_status_changed` when it has another status now. 409 `classification_conflict`: another classification '
+        + 'of the part number became accepted at the same moment; reload and decide again. '
+        + 'Allowed to the owner of the job that produced it, and to admins; anyone else gets 404.',
       params: IdParams,
-      body: Type.Object({ status: Type.Union([Type.Literal('ACTIVE'), Type.Literal('REJECTED')]) }, { additionalProperties: false }),
-      response: { 200: Type.Ref(Classification), ...errorResponses(400, 401, 404) },
+      body: Type.Object({
+        status: Type.Union([Type.Literal('ACTIVE'), Type.Literal('REJECTED')], { description: 'The decision: accept or reject' }),
+        expected_status: Type.Optional(ClassificationStatus('The status the reviewer saw; the review is refused (409 classification_status_changed) if it is another one now')),
+      }, { additionalProperties: false }),
+      response: { 200: Type.Ref(Classification), ...errorResponses(400, 401, 404, 409) },
     },
   }, async (request) => {
     const existing = await getClassification(pool, request.params.id)
-    const producer = existing?.job_id ? await getJobView(pool, existing.job_id) : undefined
+    // The producing job's owner only (its record: a batch's view would read every item).
+    const producer = existing?.job_id ? await getJobRecord(pool, existing.job_id) : undefined
     if (!existing || !(request.identity.role === 'ADMIN' || (producer && canSee(request, producer.owner_id)))) throw notFound('classification')
-    const updated = await reviewClassification(pool, request.params.id, request.body.status, request.identity.id)
-    if (!updated) throw notFound('classification')
-    return updated
+    const outcome = await reviewClassification(pool, request.params.id, request.body.status, request.identity.id, request.body.expected_status)
+    if (!outcome) throw notFound('classification')
+    if (!outcome.ok) throw conflict(outcome.conflict, CONFLICT_MESSAGES[outcome.conflict](outcome.status))
+    return outcome.classification
   })
 }
 

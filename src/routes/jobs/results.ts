@@ -4,47 +4,38 @@ import { stringify } from 'csv-stringify/sync'
 import { errorResponses, IdParams, Nullable } from '../../schemas/common.js'
 import { getJobView, type JobView } from '../../services/jobs/jobs-store.js'
 import { neutraliseFormula } from '../../services/export/neutralise-formula.js'
+import { resultRows, type ResultRow } from '../../services/export/result-rows.js'
 import { notFound } from '../../http-errors.js'
 import { canSee } from './job-response.js'
 
-interface ResultRow {
-  partnumber: string
-  ncm: string | null
-  ex: string | null
-  description: string | null
-  manufacturer: string | null
-  country: string | null
-  confidence: number | null
-  status: string
-  error: string | null
-}
-
 const ResultRowSchema = Type.Object({
-  partnumber: Type.String(), ncm: Nullable(Type.String()), ex: Nullable(Type.String()), description: Nullable(Type.String()),
-  manufacturer: Nullable(Type.String()), country: Nullable(Type.String()), confidence: Nullable(Type.Number()), status: Type.String(), error: Nullable(Type.String()),
+  partnumber: Nullable(Type.String({ description: 'The item\'s part number; for an UNMATCHED row the one the answer named, if any' })),
+  ncm: Nullable(Type.String()), ex: Nullable(Type.String()), description: Nullable(Type.String()),
+  manufacturer: Nullable(Type.String()), country: Nullable(Type.String()), confidence: Nullable(Type.Number()),
+  status: Type.Union([Type.Literal('DONE'), Type.Literal('FAILED'), Type.Literal('PENDING'), Type.Literal('UNMATCHED')], {
+    description: 'The item\'s status; UNMATCHED: an answer of the AI server that no item of the batch could take',
+  }),
+  classification_status: Nullable(Type.Union([Type.Literal('ACTIVE'), Type.Literal('PENDING'), Type.Literal('REJECTED'), Type.Literal('REPLACED')], {
+    description: 'The status of the item\'s classification now; PENDING: it waits for review (PATCH /classifications/:id)',
+  })),
+  review_reasons: Type.Array(Type.String(), {
+    description: 'Codes: the classification\'s review reasons (partnumber_mismatch, attributed_by_order); for UNMATCHED rows why no item took it (no_item, item_answered)',
+  }),
+  answered_partnumber: Nullable(Type.String({ description: 'The part number the AI server\'s answer named, when it is not the item\'s' })),
+  error: Nullable(Type.String()),
+  message: Nullable(Type.String({ description: 'UNMATCHED rows: the AI server\'s text that came with the answer' })),
 })
 
-/** One row per part number of the job: a batch's items, or a single job's one result. */
-function resultRows(job: JobView): ResultRow[] {
-  const entries = job.items
-    ?? [{ partnumber: job.partnumber ?? '', status: job.status === 'DONE' ? 'DONE' : job.status === 'FAILED' ? 'FAILED' : 'PENDING', result: job.result, error: job.error }]
-  return entries.map((e) => ({
-    partnumber: e.partnumber,
-    ncm: e.result?.ncm_formatted ?? null,
-    ex: e.result?.ex ?? null,
-    description: e.result?.description ?? null,
-    manufacturer: e.result?.manufacturer?.name ?? null,
-    country: e.result?.manufacturer?.country ?? null,
-    confidence: e.result?.confidence ?? null,
-    status: e.status,
-    error: e.error,
-  }))
-}
-
+// The confidence, the item's status and its error stay the last three columns, as before.
 const CSV_COLUMNS: Array<[keyof ResultRow, string]> = [
   ['partnumber', 'Part number'], ['ncm', 'NCM'], ['ex', 'Ex'], ['description', 'Descrição'], ['manufacturer', 'Fabricante'],
-  ['country', 'País'], ['confidence', 'Confiança'], ['status', 'Situação'], ['error', 'Erro'],
+  ['country', 'País'], ['classification_status', 'Situação da classificação'], ['review_reasons', 'Motivos de revisão'],
+  ['answered_partnumber', 'Part number respondido'], ['message', 'Mensagem do servidor'],
+  ['confidence', 'Confiança'], ['status', 'Situação'], ['error', 'Erro'],
 ]
+
+/** A row as the CSV writes it: the review reasons' codes joined with `;`, empty when there are none. */
+const csvRow = (row: ResultRow) => ({ ...row, review_reasons: row.review_reasons.length ? row.review_reasons.join(';') : null })
 
 /** GET /jobs/:id/results.csv and .json: the results of a job, for spreadsheets and programs. */
 const results: FastifyPluginAsyncTypebox = async (app) => {
@@ -61,13 +52,18 @@ const results: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags: ['jobs'], summary: 'Results as CSV for a spreadsheet set to Portuguese',
       description: 'UTF-8 with BOM, `;` separators, decimal comma for the confidence. Text cells are quoted, and one that a spreadsheet '
-        + 'would read as a formula (starting with = + - @, a tab or a carriage return, also behind spaces or quotes) starts with `\'`.',
+        + 'would read as a formula (starting with = + - @, a tab or a carriage return, also behind spaces or quotes) starts with `\'`.\n\n'
+        + 'One row per item, in order, then one per answer of the AI server that no item of the batch could take (Situação `UNMATCHED`: '
+        + 'the part number it named, its NCM if it carried one, the error or the server\'s text). Columns: Part number; NCM; Ex; Descrição; '
+        + 'Fabricante; País; Situação da classificação (ACTIVE, PENDING: waits for review, REJECTED, REPLACED); Motivos de revisão (codes '
+        + 'joined with `;`: partnumber_mismatch, attributed_by_order, or for UNMATCHED rows no_item, item_answered); Part number respondido '
+        + '(the part number the answer named instead); Mensagem do servidor; Confiança; Situação (DONE, FAILED, PENDING, UNMATCHED); Erro.',
       params: IdParams,
       response: { 200: Type.String({ description: 'text/csv' }), ...errorResponses(400, 401, 404) },
     },
   }, async (request, reply) => {
     const job = await visibleJob(request, request.params.id)
-    const csv = stringify(resultRows(job), {
+    const csv = stringify(resultRows(job).map(csvRow), {
       bom: true,
       delimiter: ';',
       header: true,
@@ -86,7 +82,10 @@ const results: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get('/jobs/:id/results.json', {
     schema: {
-      tags: ['jobs'], summary: 'Results as JSON, one entry per part number', params: IdParams,
+      tags: ['jobs'], summary: 'Results as JSON, one entry per part number',
+      description: 'The rows of results.csv with their values as they are: one per item, in order, then one per answer of the AI '
+        + 'server no item could take (status `UNMATCHED`); `review_reasons` is an array of codes.',
+      params: IdParams,
       response: { 200: Type.Object({ job_id: Type.String(), status: Type.String(), results: Type.Array(ResultRowSchema) }), ...errorResponses(400, 401, 404) },
     },
   }, async (request) => {

@@ -41,6 +41,10 @@ const partnumbers: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/partnumbers/:code', {
     schema: {
       tags: ['partnumbers'], summary: 'Every classification of a part number, newest first, and the accepted one',
+      description: '`classifications` lists every result, whatever its status: PENDING ones (waiting for review, with their '
+        + '`review_reasons` and `answered_partnumber`) as well as REJECTED and REPLACED ones. `accepted` is the ACTIVE one only, the one a '
+        + 'request for the part number is answered with from history; a PENDING result is never used until a reviewer accepts it '
+        + '(PATCH /classifications/:id).',
       params: Type.Object({ code: PlainText(100, 1) }),
       response: {
         200: Type.Object({ partnumber: Type.String(), accepted: Nullable(Type.Ref(Classification)), classifications: Type.Array(Type.Ref(Classification)) }),

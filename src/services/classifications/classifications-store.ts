@@ -1,5 +1,5 @@
 import type pg from 'pg'
-import { inTransaction, type Queryable } from '../../db/queryable.js'
+import { inTransaction, UNIQUE_VIOLATION, type Queryable } from '../../db/queryable.js'
 import { formatNcm, type ClassificationFields } from '../ai/classification-result.js'
 import { REVIEW_REASONS, type Review, type ReviewReason } from './review-reasons.js'
 
@@ -91,23 +91,108 @@ export function classificationArguments(fields: ClassificationFields | null, rev
   ]
 }
 
+/** A reviewer's decision (PATCH /classifications/:id). */
+export type ReviewDecision = 'ACTIVE' | 'REJECTED'
+
 /**
- * A reviewer accepts (ACTIVE) or rejects (REJECTED) a classification. Accepting one
- * replaces the part number's current accepted classification.
+ * Why a review is refused: the classification no longer has the status the reviewer saw
+ * (`expected`: someone else decided meanwhile), or, when accepting, another classification of the
+ * part number became ACTIVE at the same moment by a writer that does not take the part number's
+ * lock (the one-ACTIVE unique index refused the second).
  */
-export async function reviewClassification(pool: pg.Pool, id: string, status: 'ACTIVE' | 'REJECTED', reviewerId: string): Promise<ClassificationView | undefined> {
-  return inTransaction(pool, async (client) => {
-    const { rows } = await client.query('SELECT partnumber_id FROM classifications WHERE id = $1', [id])
-    if (!rows[0]) return undefined
-    await client.query('SELECT id FROM partnumbers WHERE id = $1 FOR UPDATE', [rows[0].partnumber_id])
-    if (status === 'ACTIVE') {
-      await client.query(
-        `UPDATE classifications SET status = 'REPLACED' WHERE partnumber_id = $1 AND status = 'ACTIVE' AND id <> $2`,
-        [rows[0].partnumber_id, id],
-      )
+export type ReviewConflict = 'classification_status_changed' | 'classification_conflict'
+
+export type ReviewOutcome =
+  | { ok: true; classification: ClassificationView }
+  | { ok: false; conflict: ReviewConflict; status: ClassificationStatus }
+
+/**
+ * The review rules. Every decision may be made from every status, and changed later:
+ *
+ *   from \ to  | ACTIVE (accept)                            | REJECTED (reject)
+ *   PENDING    | accepted; the part's ACTIVE one → REPLACED | rejected; the part's ACTIVE one untouched
+ *   ACTIVE     | confirmed (reviewer recorded, no change)   | withdrawn: the part number has no accepted one
+ *   REJECTED   | reinstated; the ACTIVE one → REPLACED      | confirmed (reviewer recorded, no change)
+ *   REPLACED   | restored; the ACTIVE one → REPLACED        | rejected (recorded as judged wrong)
+ *
+ * Repeating a decision is harmless (a client retrying, two reviewers agreeing). What a review must
+ * not do is overrule a decision its reviewer has not seen: with `expected` (the status the reviewer
+ * saw, PENDING in a review queue) it is refused when the status is another one now.
+ */
+export function reviewConflict(current: ClassificationStatus, expected: ClassificationStatus | undefined): ReviewConflict | null {
+  return expected !== undefined && expected !== current ? 'classification_status_changed' : null
+}
+
+const ONE_ACTIVE_INDEX = 'classifications_one_active_idx'
+
+/**
+ * A reviewer accepts (ACTIVE) or rejects (REJECTED) a classification, by the rules of
+ * reviewConflict; reviewed_by and reviewed_at record who decided last and when. Accepting one
+ * replaces the part number's current accepted classification. Reviews of one part number are serialised on its row
+ * (as store_classification is, by its upsert), and the decision is checked against the status read
+ * under that lock. Undefined when there is no such classification.
+ */
+export async function reviewClassification(
+  pool: pg.Pool, id: string, decision: ReviewDecision, reviewerId: string, expected?: ClassificationStatus,
+): Promise<ReviewOutcome | undefined> {
+  try {
+    return await inTransaction(pool, async (client) => {
+      const { rows } = await client.query('SELECT partnumber_id FROM classifications WHERE id = $1', [id])
+      if (!rows[0]) return undefined
+      await client.query('SELECT id FROM partnumbers WHERE id = $1 FOR UPDATE', [rows[0].partnumber_id])
+      const current = await client.query('SELECT status FROM classifications WHERE id = $1 FOR UPDATE', [id])
+      const status = current.rows[0].status as ClassificationStatus
+      const conflict = reviewConflict(status, expected)
+      if (conflict) return { ok: false as const, conflict, status }
+      if (decision === 'ACTIVE') {
+        await client.query(
+          `UPDATE classifications SET status = 'REPLACED' WHERE partnumber_id = $1 AND status = 'ACTIVE' AND id <> $2`,
+          [rows[0].partnumber_id, id],
+        )
+      }
+      await client.query('UPDATE classifications SET status = $2, reviewed_by = $3, reviewed_at = now() WHERE id = $1', [id, decision, reviewerId])
+      const updated = await client.query(`${CLASSIFICATION_SELECT} WHERE c.id = $1`, [id])
+      return { ok: true as const, classification: toClassificationView(updated.rows[0]) }
+    })
+  } catch (err) {
+    const e = err as { code?: string; constraint?: string }
+    if (e.code === UNIQUE_VIOLATION && e.constraint === ONE_ACTIVE_INDEX) {
+      const now = await getClassification(pool, id)
+      return { ok: false, conflict: 'classification_conflict', status: now?.status ?? 'PENDING' }
     }
-    await client.query('UPDATE classifications SET status = $2, reviewed_by = $3, reviewed_at = now() WHERE id = $1', [id, status, reviewerId])
-    const updated = await client.query(`${CLASSIFICATION_SELECT} WHERE c.id = $1`, [id])
-    return toClassificationView(updated.rows[0])
-  })
+    throw err
+  }
+}
+
+export interface ClassificationFilters {
+  /** Only the results of this user's jobs (undefined: everyone's, for admins). */
+  ownerId?: string
+  status?: ClassificationStatus
+  jobId?: string
+  partnumber?: string
+  before?: { createdAt: Date; id: string }
+  limit: number
+}
+
+/**
+ * Classifications, newest first, keyset-paginated on (created_at, id): the review queue with
+ * status PENDING. A classification belongs to the owner of the job that produced it.
+ *
+ * The order and the cursor use created_at to the millisecond, as the cursor carries it (a JS
+ * Date): the results of one batch chunk are stored in one transaction and share created_at to the
+ * microsecond, and comparing them with a cursor cut to the millisecond would skip them.
+ */
+export async function listClassifications(db: Queryable, f: ClassificationFilters): Promise<ClassificationView[]> {
+  const { rows } = await db.query(
+    `${CLASSIFICATION_SELECT}
+      WHERE ($1::uuid IS NULL OR EXISTS (SELECT 1 FROM jobs j WHERE j.id = c.job_id AND j.owner_id = $1))
+        AND ($2::text IS NULL OR c.status = $2)
+        AND ($3::uuid IS NULL OR c.job_id = $3)
+        AND ($4::text IS NULL OR p.code = $4)
+        AND ($5::timestamptz IS NULL OR (date_trunc('milliseconds', c.created_at), c.id) < ($5, $6::uuid))
+      ORDER BY date_trunc('milliseconds', c.created_at) DESC, c.id DESC
+      LIMIT $7`,
+    [f.ownerId ?? null, f.status ?? null, f.jobId ?? null, f.partnumber ?? null, f.before?.createdAt ?? null, f.before?.id ?? null, f.limit],
+  )
+  return rows.map(toClassificationView)
 }
