@@ -177,10 +177,7 @@ export interface ClassificationFilters {
 /**
  * Classifications, newest first, keyset-paginated on (created_at, id): the review queue with
  * status PENDING. A classification belongs to the owner of the job that produced it.
- *
- * The order and the cursor use created_at to the millisecond, as the cursor carries it (a JS
- * Date): the results of one batch chunk are stored in one transaction and share created_at to the
- * microsecond, and comparing them with a cursor cut to the millisecond would skip them.
+ * The cursor's row is read for its exact created_at (see cursor.ts).
  */
 export async function listClassifications(db: Queryable, f: ClassificationFilters): Promise<ClassificationView[]> {
   const { rows } = await db.query(
@@ -189,8 +186,8 @@ export async function listClassifications(db: Queryable, f: ClassificationFilter
         AND ($2::text IS NULL OR c.status = $2)
         AND ($3::uuid IS NULL OR c.job_id = $3)
         AND ($4::text IS NULL OR p.code = $4)
-        AND ($5::timestamptz IS NULL OR (date_trunc('milliseconds', c.created_at), c.id) < ($5, $6::uuid))
-      ORDER BY date_trunc('milliseconds', c.created_at) DESC, c.id DESC
+        AND ($5::timestamptz IS NULL OR (c.created_at, c.id) < (COALESCE((SELECT created_at FROM classifications WHERE id = $6), $5), $6::uuid))
+      ORDER BY c.created_at DESC, c.id DESC
       LIMIT $7`,
     [f.ownerId ?? null, f.status ?? null, f.jobId ?? null, f.partnumber ?? null, f.before?.createdAt ?? null, f.before?.id ?? null, f.limit],
   )

@@ -38,7 +38,7 @@ export async function getDocument(db: Queryable, id: string): Promise<DocumentVi
 export async function listDocuments(db: Queryable, f: { ownerId?: string; before?: { createdAt: Date; id: string }; limit: number }): Promise<DocumentSummary[]> {
   const { rows } = await db.query(
     `SELECT ${SUMMARY} FROM documents
-      WHERE ($1::uuid IS NULL OR owner_id = $1) AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3::uuid))
+      WHERE ($1::uuid IS NULL OR owner_id = $1) AND ($2::timestamptz IS NULL OR (created_at, id) < (COALESCE((SELECT created_at FROM documents WHERE id = $3), $2), $3::uuid))
       ORDER BY created_at DESC, id DESC LIMIT $4`,
     [f.ownerId ?? null, f.before?.createdAt ?? null, f.before?.id ?? null, f.limit],
   )

@@ -289,7 +289,7 @@ export async function listJobs(db: Queryable, f: JobFilters): Promise<JobView[]>
         AND ($4::text IS NULL OR j.partnumber = $4)
         AND ($5::timestamptz IS NULL OR j.created_at >= $5)
         AND ($6::timestamptz IS NULL OR j.created_at < $6)
-        AND ($7::timestamptz IS NULL OR (j.created_at, j.id) < ($7, $8::uuid))
+        AND ($7::timestamptz IS NULL OR (j.created_at, j.id) < (COALESCE((SELECT created_at FROM jobs WHERE id = $8), $7), $8::uuid))
       ORDER BY j.created_at DESC, j.id DESC
       LIMIT $9`,
     [f.ownerId ?? null, f.status ?? null, f.kind ?? null, f.partnumber ?? null, f.from ?? null, f.to ?? null,
