@@ -80,3 +80,21 @@ test('GET /jobs filters by status, kind, part number and date, with a cursor', a
   t.same(future.body.items, [])
   t.same((await stack.api('GET', '/jobs', { token: bob.token })).body.items, [], 'bob sees only his own jobs')
 })
+
+test('GET /jobs pages through jobs made in one transaction (one created_at, to the microsecond) without skipping any', async (t) => {
+  const carol = await stack.createUser('carol-pages@nexa.test')
+  await stack.db.query(
+    `INSERT INTO jobs (kind, owner_id, status, source, partnumber, input, channel, finished_at, error)
+     SELECT 'SINGLE', $1, 'FAILED', 'AI', 'SAME-TX-' || n, '{"description":null,"manufacturer":null,"supplier":null}', 'history-same-tx-' || n, now(), 'x' FROM generate_series(1, 7) AS n`,
+    [carol.id],
+  )
+  const seen: string[] = []
+  let cursor: string | null = null
+  do {
+    const page: any = await stack.api('GET', `/jobs?limit=2${cursor ? `&cursor=${cursor}` : ''}`, { token: carol.token })
+    t.equal(page.status, 200, JSON.stringify(page.body).slice(0, 200))
+    seen.push(...page.body.items.map((j: any) => j.partnumber))
+    cursor = page.body.next_cursor
+  } while (cursor)
+  t.same([...seen].sort(), Array.from({ length: 7 }, (_, i) => `SAME-TX-${i + 1}`).sort(), 'every job once')
+})
