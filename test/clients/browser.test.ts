@@ -179,8 +179,15 @@ test('upload a purchase order: the table fills row by row, the CSV downloads', a
     }, { index, status: line.ncm ? 'DONE' : 'FAILED' })
     if (index === 1) await shot(page, '05-batch-filling.png')
   }
+  // An answer of the AI server that no item took, as the gateway keeps it: listed under the items.
+  await stack.db.query(
+    `INSERT INTO job_unmatched_answers (job_id, attempt, reason, partnumber, result, message, message_hash)
+     VALUES ($1, 1, 'no_item', 'LM358DR-ALT', $2, 'Classificacao encontrada para o partnumber LM358DR-ALT', '\\x01')`,
+    [jobId, { partnumber: 'LM358DR-ALT', ncm: '85423990', ex: null, nve: null, description: 'Amplificador', manufacturer: null, confidence: 0.5 }])
   await stack.publishToBatch(jobId, ai.batchDone())
   await page.waitForSelector('#connection[data-state="finished"]')
+  const unmatched = await page.waitForSelector('#unmatched [data-testid=unmatched-answer]')
+  t.match(await unmatched.textContent(), /LM358DR-ALT · não corresponde a nenhum item do lote: NCM 8542\.39\.90/, 'answers no item took are listed under the items')
   await shot(page, '06-batch-done.png')
 
   const finishedCounts = (await recorded(page, 'finishedCounts')).map(Number)
@@ -237,6 +244,41 @@ test('the gateway restarts in the middle of a job: the page reconnects and ends 
   t.equal(await card.$eval('[data-testid=manufacturer]', (n) => n.textContent), 'Vishay')
   const { rows } = await stack.db.query(`SELECT j.status, c.ncm FROM jobs j JOIN classifications c ON c.job_id = j.id WHERE j.id = $1`, [jobId])
   t.same(rows, [{ status: 'DONE', ncm: '85332120' }], 'one stored result, the one shown')
+})
+
+test('a job failed by its deadline stays followed; its late result shows, waiting for review, and is accepted', async (t) => {
+  await stack.scenario('LATE-PN-1', { outcome: 'silent', silentAfter: 0 })
+  await page.click('.tab[data-tab=classify]')
+  await page.fill('#classify-form [name=partnumber]', 'LATE-PN-1')
+  await page.click('#classify-form button[type=submit]')
+  await page.waitForSelector('#connection[data-state="live"]')
+  const jobId = (await latestJob('LATE-PN-1')).id
+  // The deadline, as the sweeper does it (its JOB_DEADLINE here is the default 15 min): the job
+  // failed with timed_out, then the announcement on the job's channel.
+  const error = 'Timed out: no word from the AI server for 15 min'
+  await stack.db.query(`UPDATE jobs SET status = 'FAILED', timed_out = true, error = $2, finished_at = now() WHERE id = $1`, [jobId, error])
+  await stack.publish(jobId, { status: 'failed', job_id: null, error, by: 'gateway' })
+  const notice = await page.waitForSelector('#job-result [data-testid=job-timed-out]')
+  t.match(await notice.textContent(), /Tempo esgotado: nenhuma resposta do servidor de IA há \d+ (s|min); ainda aguardando uma resposta tardia/, 'timed out, and still listening')
+  t.equal(await page.getAttribute('#connection', 'data-state'), 'live', 'the stream stays open')
+  await shot(page, '11-timed-out.png')
+
+  // A late answer naming another part number: stored for review, the job revived (as the
+  // listener does it), then the AI server's `done` on the channel.
+  const { rows } = await stack.db.query(
+    `SELECT store_classification($1, 'LATE-PN-1', '85412120', '00', NULL, 'Transistor NPN', NULL, NULL, NULL, 0.7, ARRAY['partnumber_mismatch'], 'LATE-PN-1-ALT') AS id`, [jobId])
+  await stack.db.query(`UPDATE jobs SET status = 'DONE', timed_out = false, error = NULL, classification_id = $2 WHERE id = $1`, [jobId, rows[0].id])
+  await stack.publish(jobId, ai.done(ai.result('LATE-PN-1-ALT')))
+  const card = await page.waitForSelector('#job-result [data-testid=result-card]')
+  await page.waitForSelector('#connection[data-state="finished"]')
+  t.equal(await page.$('#job-result [data-testid=job-timed-out]'), null, 'the notice gave way to the result')
+  t.equal(await card.$eval('[data-testid=result-status]', (n) => n.textContent), 'Precisa de revisão')
+  t.match(await card.$eval('[data-testid=needs-review]', (n) => n.textContent), /another part number.*LATE-PN-1-ALT/s, 'why, and the part number the answer named')
+  await shot(page, '12-needs-review.png')
+  await page.click('#job-result [data-testid=accept]')
+  await page.waitForSelector('#job-result [data-testid=result-status]:text("Aceita")')
+  t.equal(await page.$('#job-result [data-testid=needs-review]'), null, 'accepted: no longer waiting for review')
+  t.equal((await stack.db.query('SELECT status FROM classifications WHERE id = $1', [rows[0].id])).rows[0].status, 'ACTIVE', 'accepted in the database')
 })
 
 test('at phone width the console stays usable', async (t) => {

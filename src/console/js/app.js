@@ -3,7 +3,7 @@
 // this file only wires them to the page.
 import { ApiError, auth, classifications, documents, history, jobs } from './api.js'
 import { followJob } from './job-stream.js'
-import { el, fillBatchRow, formatDate, formatNcm, confidenceBar, JOB_LABEL, resultCard } from './render.js'
+import { el, fillBatchRow, formatDate, formatNcm, confidenceBar, JOB_LABEL, resultCard, unmatchedAnswerList } from './render.js'
 
 const $ = (selector) => document.querySelector(selector)
 
@@ -69,7 +69,10 @@ async function busy(form, work) {
 // ---------------------------------------------------------------------------------------------
 // The job panel: one job followed live at a time.
 
-/** @type {{ jobId: string, kind: string, follow: { close(): void }, rows: Map<string, HTMLTableRowElement> } | undefined} */
+/**
+ * @type {{ jobId: string, kind: string, follow: { close(): void }, rows: Map<string, HTMLTableRowElement>,
+ *   barFinished: number, quietSince?: number, quietTold: boolean, timedOut: boolean, ended: boolean } | undefined}
+ */
 let current
 
 function setConnection(state, detail) {
@@ -85,6 +88,51 @@ function setProgress(current, total, message) {
   bar.setAttribute('aria-valuenow', String(percent))
   bar.querySelector('.progress-fill').style.width = `${percent}%`
   if (message !== undefined) $('#progress-message').textContent = message ?? ''
+}
+
+/** A batch's bar: items answered of all items, and never backwards (events may come out of step). */
+function setBatchBar(finished, total) {
+  if (!current || total <= 0) return
+  current.barFinished = Math.max(current.barFinished, Math.min(finished, total))
+  setProgress(current.barFinished, total)
+}
+
+/** "40 s", "12 min", "2 h 05 min". */
+function formatQuiet(seconds) {
+  if (seconds < 60) return `${seconds} s`
+  const minutes = Math.floor(seconds / 60)
+  if (minutes < 60) return `${minutes} min`
+  return `${Math.floor(minutes / 60)} h ${String(minutes % 60).padStart(2, '0')} min`
+}
+
+/**
+ * How long the followed job has had no word from the AI server (its agents may work for many
+ * minutes in silence): shown once the stream says so (`waiting`), or once it has been a minute by
+ * the job's last activity; hidden by any news. Also fills the timed-out notice's duration.
+ */
+function renderQuiet() {
+  const line = $('#quiet')
+  if (!current || current.ended || current.quietSince === undefined) {
+    line.hidden = true
+    return
+  }
+  const seconds = Math.max(0, Math.floor((Date.now() - current.quietSince) / 1000))
+  const text = formatQuiet(seconds)
+  line.textContent = `Aguardando o servidor de IA há ${text}`
+  line.dataset.quietSeconds = String(seconds)
+  // A timed-out job's notice says it itself.
+  line.hidden = current.timedOut || !(current.quietTold || seconds >= 60)
+  for (const span of document.querySelectorAll('#job-result [data-quiet]')) span.textContent = text
+}
+// One clock for the page: the text moves on between the server's `waiting` events.
+setInterval(renderQuiet, 5_000)
+
+/** Quiet since `since` (epoch ms; ignored if not a time); `told`: the server said so. */
+function setQuiet(since, told) {
+  if (!current || Number.isNaN(since)) return
+  current.quietSince = since
+  current.quietTold = told
+  renderQuiet()
 }
 
 function logEvent(type, text) {
@@ -104,8 +152,33 @@ function showFailure(job, reason) {
     el('strong', {}, 'A classificação falhou. '), reason ?? 'Motivo desconhecido.', ' ', retry))
 }
 
+/**
+ * Failed by the gateway's deadline: the AI server may still answer (the stream stays open for it),
+ * so this says so, with how long it has been quiet, and still offers a retry.
+ */
+function showTimedOut(job) {
+  const retry = el('button', {
+    type: 'button', class: 'button small', onclick: async () => {
+      try { openJob(await jobs.retry(job.id)) } catch (err) { retry.replaceWith(el('span', { class: 'error-text' }, err.message)) }
+    },
+  }, 'Tentar de novo')
+  $('#job-result').replaceChildren(el('div', { class: 'timed-out', role: 'status', dataset: { testid: 'job-timed-out' } },
+    el('strong', {}, 'Tempo esgotado: '), 'nenhuma resposta do servidor de IA há ', el('span', { dataset: { quiet: '' } }, '…'),
+    '; ainda aguardando uma resposta tardia.', ' ', retry))
+  renderQuiet()
+}
+
 function reviewCard(result) {
   return resultCard(result, { onReview: (status) => classifications.review(result.id, status) })
+}
+
+const reviewRow = (id, status) => classifications.review(id, status)
+
+/** A batch's answers that no item took (kept by the gateway), under its items. */
+function showUnmatched(answers) {
+  const box = $('#unmatched')
+  box.hidden = !answers?.length
+  if (answers?.length) box.replaceChildren(el('h3', {}, `Respostas que nenhum item recebeu (${answers.length})`), unmatchedAnswerList(answers))
 }
 
 /** Batch rows, in the order of the items; keyed by part number. */
@@ -114,7 +187,7 @@ function drawBatchRows(items) {
   current.rows = new Map()
   body.replaceChildren(...items.map((item, index) => {
     const row = el('tr')
-    fillBatchRow(row, item, index)
+    fillBatchRow(row, item, index, { onReview: reviewRow })
     current.rows.set(item.partnumber.toUpperCase(), row)
     return row
   }))
@@ -123,8 +196,8 @@ function drawBatchRows(items) {
 function setCounts(counts) {
   if (!counts) return
   const finished = counts.done + counts.failed
-  // A batch's bar follows its finished items (its progress events count chunks of work).
-  if (counts.total > 0) setProgress(finished, counts.total)
+  // A batch's bar follows its finished items.
+  setBatchBar(finished, counts.total)
   $('#batch-counts').textContent = `${finished} de ${counts.total} classificados${counts.failed ? ` · ${counts.failed} com falha` : ''}`
   $('#batch-counts').dataset.finished = String(finished)
 }
@@ -152,7 +225,9 @@ function openJob(job, { title, subtitle, preview } = {}) {
   $('#batch').hidden = !batch
   $('#csv-link').href = jobs.csvUrl(job.id)
   setProgress(0, 1, JOB_LABEL[job.status] ?? '')
-  current = { jobId: job.id, kind: job.kind, rows: new Map(), follow: { close() {} } }
+  current = { jobId: job.id, kind: job.kind, rows: new Map(), follow: { close() {} }, barFinished: 0, quietTold: false, timedOut: false, ended: false }
+  renderQuiet()
+  showUnmatched(job.unmatched_answers)
   if (batch) {
     drawBatchRows(job.items ?? preview ?? [])
     setCounts(job.counts ?? countsFromRows())
@@ -195,11 +270,21 @@ function openJob(job, { title, subtitle, preview } = {}) {
         drawBatchRows(snapshot.items)
         setCounts(snapshot.counts ?? countsFromRows())
       }
+      if (batch) showUnmatched(snapshot.unmatched_answers)
+      if (snapshot.status === 'QUEUED' || snapshot.status === 'RUNNING') {
+        // Live (again, after a retry elsewhere): no timed-out notice from before.
+        if (current.timedOut) $('#job-result').replaceChildren()
+        current.timedOut = false
+        setQuiet(Date.parse(snapshot.last_activity_at), false)
+      }
     },
     onProgress(p) {
       logEvent('progress', `${p.current}/${p.total} ${p.message ?? ''}`)
-      if (batch) $('#progress-message').textContent = p.message ?? ''
-      else setProgress(p.current, p.total, p.message)
+      setQuiet(Date.now(), false)
+      if (batch) {
+        setBatchBar(p.current, p.total)
+        $('#progress-message').textContent = p.message ?? ''
+      } else setProgress(p.current, p.total, p.message)
     },
     onItem(item) {
       logEvent('item', `${item.partnumber}: ${item.status}`)
@@ -210,18 +295,40 @@ function openJob(job, { title, subtitle, preview } = {}) {
         current.rows.set(key, row)
         $('#batch-table tbody').append(row)
       }
-      fillBatchRow(row, item, [...current.rows.keys()].indexOf(key))
+      fillBatchRow(row, item, [...current.rows.keys()].indexOf(key), { onReview: reviewRow })
       row.classList.add('just-updated')
       setCounts(countsFromRows())
+      // An item failed by the deadline is not news from the AI server.
+      if (!current.timedOut) setQuiet(Date.now(), false)
+    },
+    // Not in the event log: one every heartbeat for as long as the AI server is quiet.
+    onWaiting(w) {
+      setQuiet(Date.parse(w.last_activity_at), true)
     },
     onDone(data) {
       logEvent('done', batch ? 'lote concluído' : `NCM ${formatNcm(data.result)}`)
+      current.ended = true
+      renderQuiet()
       setProgress(1, 1, batch ? 'Lote concluído.' : 'Classificação concluída.')
-      if (batch) setCounts(data.counts ?? countsFromRows())
-      else if (data.result) $('#job-result').replaceChildren(reviewCard(data.result))
+      if (batch) {
+        setCounts(data.counts ?? countsFromRows())
+        if (current.timedOut) $('#job-result').replaceChildren()
+        // Answers no item took are kept by the gateway; the finished job lists them.
+        jobs.get(job.id).then((finished) => { if (current === mine) showUnmatched(finished.unmatched_answers) }, () => {})
+      } else if (data.result) $('#job-result').replaceChildren(reviewCard(data.result))
     },
     onFailed(data) {
       logEvent('failed', data.error ?? '')
+      if (data.timed_out) {
+        // The stream stays open: a late answer may still come.
+        current.timedOut = true
+        $('#progress-message').textContent = 'Tempo esgotado; aguardando uma resposta tardia.'
+        showTimedOut(job)
+        setQuiet(Date.parse(data.last_activity_at ?? ''), current.quietTold)
+        return
+      }
+      current.ended = true
+      renderQuiet()
       $('#progress-message').textContent = 'Falhou.'
       showFailure(job, data.error)
     },

@@ -1,9 +1,16 @@
 // Following one job live with EventSource: the reference client of GET /jobs/:id/events.
 //
 // The stream sends, in order: `snapshot` (the job as stored, items included for a batch), then
-// `progress` {current, total, message} as the AI server works, `item` {partnumber, status, result,
-// error} for each finished part number of a batch, and finally `done` or `failed`, after which the
-// server ends the stream. A `: ping` comment every 15 s keeps proxies from closing a quiet stream.
+// `progress` {current, total, message} as the AI server works (for a batch: items answered of all
+// items), `item` {partnumber, status, result, error} for each finished part number of a batch, and
+// finally `done` or `failed`, after which the server ends the stream. A `: ping` comment every 15 s
+// keeps proxies from closing a quiet stream; while the job has had no word from the AI server for
+// that long, `waiting` {quiet_seconds, last_activity_at} comes with it (its agents may work for
+// many minutes without a word).
+//
+// A job failed by the gateway's deadline (`failed` with `timed_out: true`) may still be answered
+// late: its stream stays open, and a late result comes as `done`. So such a `failed` is reported
+// (onFailed) without closing; `done` then ends it as usual.
 //
 // Reconnecting is normal: the server restarts, a proxy drops the connection, the laptop sleeps.
 // Two cases:
@@ -24,7 +31,7 @@
 
 /** @typedef {'connecting' | 'live' | 'reconnecting' | 'finished' | 'closed'} StreamState */
 
-const EVENTS = ['snapshot', 'progress', 'item', 'done', 'failed']
+const EVENTS = ['snapshot', 'progress', 'item', 'waiting', 'done', 'failed']
 const MAX_BACKOFF_MS = 30_000
 
 /**
@@ -33,7 +40,7 @@ const MAX_BACKOFF_MS = 30_000
  *   streamUrl?: (attempt: number) => string | Promise<string>,
  *   withCredentials?: boolean,
  *   onSnapshot?: (job: any) => void, onProgress?: (p: any) => void, onItem?: (item: any) => void,
- *   onDone?: (data: any) => void, onFailed?: (data: any) => void,
+ *   onWaiting?: (w: any) => void, onDone?: (data: any) => void, onFailed?: (data: any) => void,
  *   onState?: (state: StreamState, detail?: string) => void,
  * }} handlers
  */
@@ -82,7 +89,11 @@ export function followJob(jobId, handlers) {
     if (type === 'snapshot') handlers.onSnapshot?.(data)
     else if (type === 'progress') handlers.onProgress?.(data)
     else if (type === 'item') handlers.onItem?.(data)
-    else {
+    else if (type === 'waiting') handlers.onWaiting?.(data)
+    else if (type === 'failed' && data.timed_out) {
+      // Failed by the deadline: the server keeps the stream open for a late answer, and so do we.
+      handlers.onFailed?.(data)
+    } else {
       // done / failed: the end. Close before the server does, or EventSource would reconnect.
       finish()
       if (type === 'done') handlers.onDone?.(data)

@@ -19,7 +19,7 @@ export function el(tag, props = {}, ...children) {
   return node
 }
 
-export const STATUS_LABEL = { ACTIVE: 'Aceita', REJECTED: 'Rejeitada', REPLACED: 'Substituída' }
+export const STATUS_LABEL = { ACTIVE: 'Aceita', PENDING: 'Precisa de revisão', REJECTED: 'Rejeitada', REPLACED: 'Substituída' }
 export const ITEM_LABEL = { PENDING: 'Na fila', DONE: 'Classificado', FAILED: 'Falhou' }
 export const JOB_LABEL = { QUEUED: 'Na fila', RUNNING: 'Em andamento', DONE: 'Concluído', FAILED: 'Falhou' }
 
@@ -46,6 +46,26 @@ export function confidenceBar(confidence) {
 }
 
 /**
+ * Why a result waits for review (status PENDING): each reason the API gives, and the part number
+ * the AI server's answer named when it is not the one asked for. Null for any other result.
+ */
+export function reviewNotice(r) {
+  if (r?.status !== 'PENDING') return null
+  const reasons = (r.review_reasons ?? []).map((reason) => el('li', { dataset: { code: reason.code } }, reason.message))
+  if (r.answered_partnumber) reasons.push(el('li', {}, 'A resposta do servidor de IA se refere a ', el('span', { class: 'mono', dataset: { testid: 'answered-partnumber' } }, r.answered_partnumber)))
+  return el('div', { class: 'review', dataset: { testid: 'needs-review' } },
+    el('strong', {}, 'Precisa de revisão: '), 'aceite ou rejeite este resultado.',
+    reasons.length ? el('ul', { class: 'review-reasons' }, reasons) : null)
+}
+
+/** Accept / reject buttons; `review(status)` does the rest. */
+function reviewButtons(r, review) {
+  return el('div', { class: 'card-actions' },
+    el('button', { type: 'button', class: 'button small', disabled: r.status === 'ACTIVE', dataset: { testid: 'accept' }, onclick: () => review('ACTIVE') }, 'Aceitar'),
+    el('button', { type: 'button', class: 'button small danger', disabled: r.status === 'REJECTED', dataset: { testid: 'reject' }, onclick: () => review('REJECTED') }, 'Rejeitar'))
+}
+
+/**
  * A classification as a card. `onReview(status)` is called by the accept / reject buttons and
  * resolves with the updated classification, which replaces the card's content.
  */
@@ -54,10 +74,7 @@ export function resultCard(result, { onReview } = {}) {
   const draw = (r) => {
     const manufacturer = r.manufacturer ?? {}
     const status = r.status ? el('span', { class: `status status-${r.status.toLowerCase()}`, dataset: { testid: 'result-status' } }, STATUS_LABEL[r.status] ?? r.status) : null
-    const actions = onReview && r.id ? el('div', { class: 'card-actions' },
-      el('button', { type: 'button', class: 'button small', disabled: r.status === 'ACTIVE', dataset: { testid: 'accept' }, onclick: () => review('ACTIVE') }, 'Aceitar'),
-      el('button', { type: 'button', class: 'button small danger', disabled: r.status === 'REJECTED', dataset: { testid: 'reject' }, onclick: () => review('REJECTED') }, 'Rejeitar'))
-      : null
+    const actions = onReview && r.id ? reviewButtons(r, review) : null
     card.replaceChildren(
       el('header', { class: 'card-head' },
         el('span', { class: 'card-partnumber' }, r.partnumber ?? ''),
@@ -67,6 +84,7 @@ export function resultCard(result, { onReview } = {}) {
         el('span', { class: 'ncm', dataset: { testid: 'ncm' } }, formatNcm(r)),
         el('span', { class: 'ex' }, r.ex ? `Ex ${r.ex}` : 'sem Ex'),
         r.nve ? el('span', { class: 'ex' }, `NVE ${r.nve}`) : null),
+      reviewNotice(r),
       el('p', { class: 'description', dataset: { testid: 'description' } }, r.description ?? 'Sem descrição'),
       el('dl', { class: 'facts' },
         el('dt', {}, 'Fabricante'), el('dd', { dataset: { testid: 'manufacturer' } }, manufacturer.name ?? '—'),
@@ -92,18 +110,50 @@ export function resultCard(result, { onReview } = {}) {
   return card
 }
 
-/** A batch row, rendered from an item {partnumber, status, result, error}. */
-export function fillBatchRow(row, item, index) {
+/**
+ * A batch row, rendered from an item {partnumber, status, result, error}. A result waiting for
+ * review says why, with accept / reject buttons when `onReview(classificationId, status)` is given
+ * (it resolves with the updated classification, which the row then shows).
+ */
+export function fillBatchRow(row, item, index, { onReview } = {}) {
   const r = item.result
   row.dataset.status = item.status
+  const review = async (status) => {
+    for (const button of row.querySelectorAll('button')) button.disabled = true
+    try {
+      fillBatchRow(row, { ...item, result: { ...r, ...(await onReview(r.id, status)) } }, index, { onReview })
+    } catch (err) {
+      fillBatchRow(row, item, index, { onReview })
+      row.querySelector('.wrap')?.append(el('p', { class: 'card-error', role: 'alert' }, err.message))
+    }
+  }
+  const needsReview = r?.status === 'PENDING'
+  const description = item.status === 'FAILED'
+    ? el('span', { class: 'error-text' }, item.error ?? 'Não classificado')
+    : [r?.description ?? '', reviewNotice(r), needsReview && onReview && r.id ? reviewButtons(r, review) : null]
   row.replaceChildren(
     el('td', { class: 'num' }, String(index + 1)),
     el('td', { class: 'mono' }, item.partnumber),
     el('td', {}, el('span', { class: `status status-item-${item.status.toLowerCase()}` }, ITEM_LABEL[item.status] ?? item.status)),
     el('td', { class: 'mono', dataset: { testid: 'row-ncm' } }, r ? formatNcm(r) : ''),
     el('td', {}, r?.ex ?? ''),
-    el('td', { class: 'wrap' }, item.status === 'FAILED' ? el('span', { class: 'error-text' }, item.error ?? 'Não classificado') : (r?.description ?? '')),
+    el('td', { class: 'wrap' }, description),
     el('td', {}, r?.manufacturer?.name ?? ''),
     el('td', {}, r?.manufacturer?.country ?? ''),
     el('td', {}, r ? confidenceBar(r.confidence) : ''))
+}
+
+const UNMATCHED_REASON = {
+  no_item: 'não corresponde a nenhum item do lote',
+  item_answered: 'o item já tinha outra resposta',
+}
+
+/** The AI server's answers to a batch that no item took, kept by the gateway: one line each. */
+export function unmatchedAnswerList(answers) {
+  return el('ul', { class: 'unmatched-list' }, answers.map((a) => el('li', { dataset: { testid: 'unmatched-answer' } },
+    el('span', { class: 'mono' }, a.partnumber ?? 'sem part number'), ' · ',
+    UNMATCHED_REASON[a.reason] ?? a.reason, ': ',
+    a.result ? `NCM ${formatNcm(a.result) || '—'}${a.result.description ? ` · ${a.result.description}` : ''}` : el('span', { class: 'error-text' }, a.error ?? 'falha'),
+    a.message ? el('span', { class: 'muted' }, ` (${a.message})`) : null,
+    ' ', el('span', { class: 'muted' }, formatDate(a.received_at)))))
 }

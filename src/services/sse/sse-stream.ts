@@ -31,6 +31,8 @@ export class SseStream {
   /** Heartbeat ticks since this stream last had something written (see SseRegistry). */
   quietTicks = 0
   private readonly closeListeners: Array<() => void> = []
+  /** What the heartbeat adds to its ping on this stream (see whenQuiet). */
+  private quietReport?: () => void
 
   constructor(
     private readonly res: ServerResponse,
@@ -57,6 +59,21 @@ export class SseStream {
 
   comment(text: string): void {
     this.write(`: ${text}\n\n`)
+  }
+
+  /**
+   * `report` runs on the shared heartbeat, right after the ping, each time this stream has had
+   * nothing written for a whole interval (an event stream says there how long its job has been
+   * quiet). No timer of its own: one for all streams. Replaces any earlier report; undefined stops it.
+   */
+  whenQuiet(report: (() => void) | undefined): void {
+    this.quietReport = report
+  }
+
+  /** The heartbeat found this stream quiet: a ping (kept for proxies and clients that count them), then its report. */
+  heartbeat(): void {
+    this.comment('ping')
+    this.quietReport?.()
   }
 
   /** Ends the response; with `retryMs`, first tells the client when to reconnect (jittered). */
@@ -88,6 +105,7 @@ export class SseStream {
   private markClosed(): void {
     if (this.closed) return
     this.closed = true
+    this.quietReport = undefined
     for (const listener of this.closeListeners.splice(0)) listener()
   }
 }
@@ -100,7 +118,8 @@ const TICKS_PER_INTERVAL = 4
 /**
  * Every open stream of the process: one heartbeat timer for all of them, and a way to end them all.
  * Only a quiet stream gets the heartbeat: one that has had nothing written for a whole interval
- * (so at most an interval and a quarter between two writes). A stream that carries live messages
+ * (so at most an interval and a quarter between two writes); a stream may add its own report to
+ * it (SseStream.whenQuiet), which is how a job's stream says how long its job has been waiting. A stream that carries live messages
  * needs no ping to stay open, and pinging ten thousand busy streams at once costs their live
  * messages a burst of socket writes to wait behind.
  */
@@ -139,7 +158,7 @@ export class SseRegistry {
     for (const stream of this.streams) if (++stream.quietTicks >= TICKS_PER_INTERVAL) quiet.push(stream)
     const pingFrom = (start: number) => {
       const end = Math.min(start + PING_SLICE, quiet.length)
-      for (let i = start; i < end; i++) quiet[i]!.comment('ping')
+      for (let i = start; i < end; i++) quiet[i]!.heartbeat()
       if (end < quiet.length) setImmediate(pingFrom, end)
     }
     pingFrom(0)
