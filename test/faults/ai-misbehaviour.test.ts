@@ -1,7 +1,7 @@
 import t0 from 'tap'
 import { randomUUID } from 'node:crypto'
 import { startServices } from '../helpers/stack.js'
-import { openEventStream } from '../helpers/sse.js'
+import { openEventStream, stillOpenAfter } from '../helpers/sse.js'
 import { freePort } from '../../src/services/free-port.js'
 import { aiMessage, metricValue, ms, startFaultStack, waitFor, type FaultStack, type Metric } from './support/fault-stack.js'
 import { reliabilitySection } from './reliability-report.js'
@@ -83,11 +83,12 @@ test('a job that never finishes is failed by its deadline, and told to its strea
   const stream = await openEventStream(`${stack.url}${res.body.events_url}`)
   const failed = await stream.next('failed', (DEADLINE_S + 5) * 1000)
   const endedAfter = performance.now() - started
-  t.match(failed.data.error, /^Timed out/, 'the open stream is told')
-  await stream.ended
+  t.match(failed.data, { error: /^Timed out/, timed_out: true }, 'the open stream is told')
+  t.equal(await stillOpenAfter(stream, 1_000), true, 'and stays open for a late answer')
+  stream.close()
   t.equal((await jobRow(stack, res.body.id)).error, `Timed out: no word from the AI server for ${DEADLINE_S} s`)
   t.equal(stack.logs.filter((l) => l.jobId === res.body.id && l.msg === 'job failed by deadline').length, 1, 'logged once with the job')
-  row.happened = `FAILED "Timed out: no word from the AI server for ${DEADLINE_S} s" by the sweeper; its open stream got \`failed\` and ended; logged once; counted as \`reason="deadline"\`.`
+  row.happened = `FAILED "Timed out: no word from the AI server for ${DEADLINE_S} s" by the sweeper; its open stream got \`failed\` (\`timed_out: true\`) and stayed open for a late answer; logged once; counted as \`reason="deadline"\`.`
   row.figures = { 'failed after': ms(endedAfter), JOB_DEADLINE: `${DEADLINE_S} s` }
 })
 

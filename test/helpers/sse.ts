@@ -99,3 +99,8 @@ export async function openEventStream(url: string, headers: Record<string, strin
     close: () => controller.abort(),
   }
 }
+
+/** Whether the server still holds the stream open after `ms` (it has not ended it). */
+export async function stillOpenAfter(stream: EventStreamClient, ms: number): Promise<boolean> {
+  return Promise.race([stream.ended.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), ms))])
+}

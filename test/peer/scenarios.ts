@@ -256,7 +256,8 @@ export async function batch(ctx: Context, name: string, items: string, partnumbe
   const job = await settle(ctx, start.body.id, aiWaitSeconds)
   const notes = [...(options.notes ?? [])]
   if (stream) {
-    await stream.ended.catch(() => {})
+    // A batch's stream ends with its `done`; one failed by the deadline stays open for a late answer.
+    await Promise.race([stream.ended.catch(() => {}), sleep(5_000)])
     stream.close()
     const events = stream.received.events
     const progress = events.filter((e) => e.event === 'progress').map((e) => `${e.data.current}/${e.data.total}`)

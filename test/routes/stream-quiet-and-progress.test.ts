@@ -1,7 +1,7 @@
 import t0, { type Test } from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { eventually, silentLog, startServices, startStack, type Services, type Stack } from '../helpers/stack.js'
-import { openEventStream, type EventStreamClient, type SseEvent } from '../helpers/sse.js'
+import { openEventStream, stillOpenAfter, type EventStreamClient, type SseEvent } from '../helpers/sse.js'
 import { createRedisBus } from '../../src/services/bus/redis-bus.js'
 import { buildSimulator } from '../../src/simulator/app.js'
 import type { RealServerOptions } from '../../src/simulator/real-server-jobs.js'
@@ -90,7 +90,7 @@ async function collect(stream: EventStreamClient, until: (e: SseEvent) => boolea
   }
 }
 
-const isOpen = async (stream: EventStreamClient) => Promise.race([stream.ended.then(() => false), sleep(100).then(() => true)])
+const isOpen = (stream: EventStreamClient) => stillOpenAfter(stream, 100)
 
 /** The `waiting` events since the last other event: one stretch of silence. */
 function lastQuietStretch(events: SseEvent[]): SseEvent[] {
