@@ -119,8 +119,10 @@ BEGIN
   IF ended.status NOT IN ('QUEUED', 'RUNNING') AND NOT revived THEN
     RETURN false;
   END IF;
+  -- A deadline is no word from the AI server: the job's last activity stays when it last had one.
   UPDATE jobs SET status = final_status, error = failure, timed_out = (final_status = 'FAILED' AND coalesce(by_deadline, false)),
-                  finished_at = now(), updated_at = now(), last_activity_at = now(), result_published_at = NULL
+                  finished_at = now(), updated_at = now(), result_published_at = NULL,
+                  last_activity_at = CASE WHEN coalesce(by_deadline, false) THEN last_activity_at ELSE now() END
    WHERE id = job;
   IF final_status = 'DONE' AND ended.kind = 'SINGLE' THEN
     UPDATE jobs SET classification_id = store_classification(

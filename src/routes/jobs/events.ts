@@ -23,7 +23,6 @@ const MAX_EVENT_ID = 2 ** 31
 const jobEvents: FastifyPluginAsyncTypebox = async (app) => {
   const pool = app.pg.pool
   const { retryMs } = app.config.sse
-  const { deadlineMs } = app.config.jobs
   // Streams opening together (a reconnect storm) read their jobs with one query per turn of the event loop.
   const records = new BatchLoader((ids: string[]) => getJobRecords(pool, ids))
   const views = new BatchLoader((ids: string[]) => getJobViews(pool, ids))
@@ -108,7 +107,8 @@ const jobEvents: FastifyPluginAsyncTypebox = async (app) => {
     /** `view`: the job as stored, finished. Returns true when the stream stays open. */
     show(view: JobView, recheck: () => void): boolean {
       const waitsLate = view.status === 'FAILED' && awaitsLateAnswer(view, this.job.attempt)
-      if (waitsLate) this.waiting.keepOn(quietSince(view), recheck)
+      // Quiet since its last word as stored (a deadline does not move it), which this stream may have heard a little later.
+      if (waitsLate) this.waiting.start(quietSince(view), recheck)
       // Failed by the deadline: since when the job has been quiet, as its `waiting` events will say.
       if (view.status === 'DONE' || !this.failedSent) sendEnd(this.send, view, waitsLate ? { last_activity_at: this.waiting.lastActivityAt } : {})
       if (view.status === 'FAILED') this.failedSent = true
@@ -263,10 +263,7 @@ const jobEvents: FastifyPluginAsyncTypebox = async (app) => {
   /** When the AI server last had a say in the job, as stored (epoch ms). */
   function quietSince(view: JobView): number {
     const stored = new Date(view.last_activity_at).getTime()
-    const last = Number.isNaN(stored) ? Date.now() : stored
-    // Failing a job moves its last activity to that moment; the deadline says how long it had been quiet by then.
-    if (view.timed_out && view.finished_at) return Math.min(last, new Date(view.finished_at).getTime() - deadlineMs)
-    return last
+    return Number.isNaN(stored) ? Date.now() : stored
   }
 }
 
@@ -283,23 +280,16 @@ function awaitsLateAnswer(job: Pick<JobRecord, 'status' | 'timed_out' | 'attempt
  */
 class Waiting {
   private since = 0
-  private started = false
 
   constructor(private readonly stream: SseStream, private readonly send: (event: string, data: unknown) => void, private readonly jobId: string) {}
 
   /** A live job: quiet since `since` (epoch ms), as stored. */
   start(since: number, onReport?: () => void): void {
     this.since = since
-    this.started = true
     this.stream.whenQuiet(() => {
       this.send('waiting', { job_id: this.jobId, quiet_seconds: Math.max(0, Math.floor((Date.now() - this.since) / 1000)), last_activity_at: this.lastActivityAt })
       onReport?.()
     })
-  }
-
-  /** A job failed by its deadline: the reports go on (from what this stream heard last, if it followed the job live). */
-  keepOn(since: number, onReport: () => void): void {
-    this.start(this.started ? this.since : since, onReport)
   }
 
   /** A word from the AI server. */
