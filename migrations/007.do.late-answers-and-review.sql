@@ -7,6 +7,10 @@
 ALTER TABLE jobs ADD COLUMN timed_out boolean NOT NULL DEFAULT false;
 ALTER TABLE jobs ADD CONSTRAINT jobs_timed_out_check CHECK (NOT timed_out OR status = 'FAILED');
 
+-- An item failed without an answer of the AI server (its deadline passed, its chunk ended or never
+-- started without a word about it): the AI server's own answer, when it comes, takes its place.
+ALTER TABLE job_items ADD COLUMN no_answer boolean NOT NULL DEFAULT false;
+
 -- The review state: a result stored but not accepted until a person says so (PATCH /classifications/:id).
 ALTER TABLE classifications DROP CONSTRAINT classifications_status_check;
 ALTER TABLE classifications ADD CONSTRAINT classifications_status_check CHECK (status IN ('ACTIVE', 'PENDING', 'REJECTED', 'REPLACED'));
@@ -130,7 +134,7 @@ BEGIN
       maker_name, maker_address, maker_country, classification_confidence, reasons, answered_partnumber)
      WHERE id = job;
   ELSIF final_status = 'FAILED' THEN
-    UPDATE job_items SET status = 'FAILED', error = failure, finished_at = now(), finish_order = nextval('job_items_finish_order')
+    UPDATE job_items SET status = 'FAILED', error = failure, no_answer = true, finished_at = now(), finish_order = nextval('job_items_finish_order')
      WHERE job_id = job AND status = 'PENDING';
     UPDATE job_chunks SET status = 'FAILED', error = failure
      WHERE job_id = job AND attempt = job_attempt AND status = 'RUNNING';

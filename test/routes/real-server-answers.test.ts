@@ -50,6 +50,8 @@ for (const profile of PROFILES) {
       return res.body
     }
     const item = (body: any, partnumber: string) => body.items.find((i: any) => i.partnumber === partnumber)
+    /** The job was failed by its deadline first: task_results said so (a late answer may have revived it since). */
+    const timedOutFirst = (id: string) => eventually(() => stack.taskResults.find((m) => m.job_id === id && m.status === 'failed' && /^Timed out/.test(m.error)), 60_000)
     const reasons = (result: any) => result.review_reasons.map((r: any) => r.code)
 
     await t.test('1. a late answer revives a job failed by the deadline: stored, DONE, a new task_results message', async (t) => {
@@ -59,15 +61,12 @@ for (const profile of PROFILES) {
       if (!real) await stack.scenario(pn, { steps: 1, stepMs: 4_000 })
       const started = await api('POST', '/classifications', { partnumber: pn, reclassify: true })
       t.equal(started.status, 202)
-      const timedOut = await eventually(async () => {
-        const body = await job(started.body.id)
-        return body.timed_out ? body : undefined
-      }, 60_000)
-      t.match(timedOut, { status: 'FAILED', error: /^Timed out: no word from the AI server for 3 s/ }, 'failed by the deadline first')
-      const done = await finished(started.body.id).then(() => eventually(async () => {
+      const timedOut = await timedOutFirst(started.body.id)
+      t.match(timedOut.error, /^Timed out: no word from the AI server for 3 s/, 'failed by the deadline first')
+      const done = await eventually(async () => {
         const body = await job(started.body.id)
         return body.status === 'DONE' ? body : undefined
-      }, 60_000))
+      }, 60_000)
       t.match(done, { status: 'DONE', timed_out: false, error: null }, 'the late answer turned it DONE')
       t.equal(done.result.ncm, real ? '85322410' : catalogueAnswer(pn).ncm, 'with the answer stored')
       t.equal(done.result.status, 'ACTIVE', 'accepted as the part number\'s classification')
@@ -81,9 +80,9 @@ for (const profile of PROFILES) {
 
     await t.test('1. a late answer to a batch revives its item and the batch', async (t) => {
       const [first, slow] = real ? ['L-1', 'L-2-SLOW8'] : ['LATE-B-1', 'LATE-B-2']
-      if (!real) await stack.scenario(first, { stepMs: 4_000 })
+      if (!real) await stack.scenario(first, { stepMs: 6_000 })
       const started = await batch([first, slow])
-      await eventually(async () => ((await job(started.id)).timed_out ? true : undefined), 60_000)
+      await timedOutFirst(started.id)
       const done = await eventually(async () => {
         const body = await job(started.id)
         return body.items.every((i: any) => i.status === 'DONE') ? body : undefined
@@ -95,6 +94,19 @@ for (const profile of PROFILES) {
         return mine.at(-1)?.status === 'done' ? mine : undefined
       })
       t.equal(messages[0]!.status, 'failed', 'task_results told the timeout first')
+    })
+
+    await t.test('1. a late failure takes the place of the deadline\'s: the user sees the AI server\'s own reason', async (t) => {
+      const pn = real ? 'LF-AGENTERR-SLOW8' : 'LATE-FAIL-1'
+      if (!real) await stack.scenario(pn, { stepMs: 6_000, failItems: [pn] })
+      const started = await batch([pn])
+      await timedOutFirst(started.id)
+      const told = await eventually(async () => {
+        const body = await job(started.id)
+        return /^Erro ao processar/.test(item(body, pn).error) ? body : undefined
+      }, 60_000)
+      t.match(item(told, pn), { status: 'FAILED', error: `Erro ao processar partnumber${pn}` })
+      t.same(told.unmatched_answers, [], 'taken by its item, not kept apart')
     })
 
     await t.test('2. a batch result naming another part number is stored for review on the item the text names', async (t) => {

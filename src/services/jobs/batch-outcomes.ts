@@ -45,6 +45,8 @@ export interface AnswerApplied {
 
 interface ItemRow extends AnswerableItem {
   classification_id: string | null
+  /** Failed without an answer of the AI server (deadline, chunk ended): an answer takes its place. */
+  no_answer: boolean
   answered_ncm: string | null
   /** Its result waits for review only because it was attributed by order. */
   attributed_by_order: boolean
@@ -69,7 +71,7 @@ export async function applyBatchAnswer(pool: pg.Pool, job: JobAttempt, chunk: nu
     )
     if (seen.rowCount) return { effect: 'duplicate', finished: false }
     const { rows: items } = await client.query<ItemRow>(
-      `SELECT i.partnumber, i.position, i.status, ch.chunk, i.classification_id, c.ncm AS answered_ncm,
+      `SELECT i.partnumber, i.position, i.status, ch.chunk, i.classification_id, i.no_answer, c.ncm AS answered_ncm,
               c.status = 'PENDING' AND c.review_reasons = '{attributed_by_order}' AS attributed_by_order FROM job_items i
          LEFT JOIN job_chunks ch ON ch.job_id = i.job_id AND ch.attempt = $2 AND i.partnumber = ANY(ch.partnumbers)
          LEFT JOIN classifications c ON c.id = i.classification_id
@@ -89,12 +91,16 @@ export async function applyBatchAnswer(pool: pg.Pool, job: JobAttempt, chunk: nu
     if (change.status === 'DONE') {
       const classificationId = await storeClassification(client, job.id, item.partnumber, change.fields, change.review)
       await client.query(
-        `UPDATE job_items SET status = 'DONE', source = 'AI', classification_id = $3, error = NULL, finished_at = now(), finish_order = nextval('job_items_finish_order')
+        `UPDATE job_items SET status = 'DONE', source = 'AI', classification_id = $3, error = NULL, no_answer = false, finished_at = now(), finish_order = nextval('job_items_finish_order')
           WHERE job_id = $1 AND partnumber = $2`,
         [job.id, item.partnumber, classificationId],
       )
     } else {
-      await failPendingItems(client, job.id, change.error, [item.partnumber])
+      await client.query(
+        `UPDATE job_items SET status = 'FAILED', error = $3, no_answer = false, finished_at = now(), finish_order = nextval('job_items_finish_order')
+          WHERE job_id = $1 AND partnumber = $2`,
+        [job.id, item.partnumber, change.error],
+      )
     }
     const payload = change.status === 'DONE' ? { status: 'done', result: change.fields } : { status: 'failed', error: change.error }
     await client.query(
@@ -118,7 +124,10 @@ type ItemChange =
   /** The item has its answer: this other one is kept apart. */
   | 'keep'
 
-/** What an answer does to the item it matched: a result beats a failure; a failure only fails an item still waiting. */
+/**
+ * What an answer does to the item it matched: a result beats a failure; a failure fails an item
+ * still waiting, or takes the place of one that failed without an answer (the deadline's).
+ */
 function itemChange(item: ItemRow, answer: BatchAnswer, by: MatchedBy): ItemChange {
   if (answer.kind === 'result' && answer.result.ok) {
     const { fields } = answer.result
@@ -126,7 +135,7 @@ function itemChange(item: ItemRow, answer: BatchAnswer, by: MatchedBy): ItemChan
     if (item.answered_ncm !== fields.ncm) return 'keep'
     return item.attributed_by_order && by !== 'order' && reviewFor(item.partnumber, answer.named).reasons.length === 0 ? 'confirmed' : 'duplicate'
   }
-  if (item.status !== 'PENDING') return 'keep'
+  if (item.status === 'DONE' || (item.status === 'FAILED' && !item.no_answer)) return 'keep'
   return { status: 'FAILED', error: answer.kind === 'error' ? answer.error : `AI server sent an unusable result: ${answer.result.ok ? '' : answer.result.reason}` }
 }
 

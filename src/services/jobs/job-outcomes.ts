@@ -71,7 +71,7 @@ export async function finishJob(db: Queryable, job: JobAttempt, outcome: FinalOu
 
 export async function failPendingItems(db: Queryable, jobId: string, error: string, partnumbers?: string[]): Promise<void> {
   await db.query(
-    `UPDATE job_items SET status = 'FAILED', error = $2, finished_at = now(), finish_order = nextval('job_items_finish_order')
+    `UPDATE job_items SET status = 'FAILED', error = $2, no_answer = true, finished_at = now(), finish_order = nextval('job_items_finish_order')
       WHERE job_id = $1 AND status = 'PENDING' AND ($3::text[] IS NULL OR partnumber = ANY($3))`,
     [jobId, error, partnumbers ?? null],
   )

@@ -251,7 +251,7 @@ export async function requeueBatchFailedItems(db: Queryable, id: string, channel
           AND EXISTS (SELECT 1 FROM job_items WHERE job_id = $1 AND status IN ('FAILED', 'PENDING'))
         RETURNING *),
      items AS (
-       UPDATE job_items i SET status = 'PENDING', error = NULL, finished_at = NULL, finish_order = NULL, source = NULL
+       UPDATE job_items i SET status = 'PENDING', error = NULL, no_answer = false, finished_at = NULL, finish_order = NULL, source = NULL
          FROM job WHERE i.job_id = job.id AND i.status IN ('FAILED', 'PENDING')
         RETURNING i.partnumber, i.position)
      SELECT ${JOB_COLUMNS}, (SELECT array_agg(partnumber ORDER BY position) FROM items) AS retried_partnumbers FROM job j`,
