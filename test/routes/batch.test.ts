@@ -137,8 +137,8 @@ test('200 items go out in chunks of AI_BATCH_SIZE and all finish; a reconnect mi
     t.same([...bytes.subarray(0, 3)], [0xef, 0xbb, 0xbf], 'UTF-8 BOM')
     const records = parse(bytes.subarray(3).toString('utf8'), { delimiter: ';', columns: true }) as Array<Record<string, string>>
     t.equal(records.length, 200)
-    t.same(Object.keys(records[0]!), ['Part number', 'NCM', 'Ex', 'Descrição', 'Fabricante', 'País', 'Situação da classificação', 'Motivos de revisão',
-      'Part number respondido', 'Mensagem do servidor', 'Confiança', 'Situação', 'Erro'])
+    t.same(Object.keys(records[0]!), ['Part number', 'NCM', 'Ex', 'Descrição', 'Fabricante', 'País', 'Confiança', 'Situação', 'Erro',
+      'Situação da classificação', 'Motivos de revisão', 'Part number respondido', 'Mensagem do servidor'])
     t.match(records[0]!.NCM, /^\d{4}\.\d{2}\.\d{2}$/)
     t.match(records[0]!['Confiança'], /^0,\d+$/)
     t.equal(records[0]!['Situação'], 'DONE')

@@ -30,8 +30,9 @@ const fields: ClassificationFields = {
   partnumber: null, ncm: '85411000', ex: null, nve: null, description: 'Diode', manufacturer: { name: 'Acme', address: null, country: 'BR' }, confidence: 0.8,
 }
 
-const HEADER = ['Part number', 'NCM', 'Ex', 'Descrição', 'Fabricante', 'País', 'Situação da classificação', 'Motivos de revisão',
-  'Part number respondido', 'Mensagem do servidor', 'Confiança', 'Situação', 'Erro']
+// The columns of before in their places, the review's after them.
+const HEADER = ['Part number', 'NCM', 'Ex', 'Descrição', 'Fabricante', 'País', 'Confiança', 'Situação', 'Erro', 'Situação da classificação',
+  'Motivos de revisão', 'Part number respondido', 'Mensagem do servidor']
 
 // What a spreadsheet reads as a formula (see src/services/export/neutralise-formula.ts).
 const FORMULA = /^[\s"']*[=+\-@\uFF1D\uFF0B\uFF0D\uFF20]|^[\t\r]/

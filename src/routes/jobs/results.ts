@@ -26,12 +26,12 @@ const ResultRowSchema = Type.Object({
   message: Nullable(Type.String({ description: 'UNMATCHED rows: the AI server\'s text that came with the answer' })),
 })
 
-// The confidence, the item's status and its error stay the last three columns, as before.
+// The columns of before keep their places (a spreadsheet may refer to them by letter); the review's come after.
 const CSV_COLUMNS: Array<[keyof ResultRow, string]> = [
   ['partnumber', 'Part number'], ['ncm', 'NCM'], ['ex', 'Ex'], ['description', 'Descrição'], ['manufacturer', 'Fabricante'],
-  ['country', 'País'], ['classification_status', 'Situação da classificação'], ['review_reasons', 'Motivos de revisão'],
+  ['country', 'País'], ['confidence', 'Confiança'], ['status', 'Situação'], ['error', 'Erro'],
+  ['classification_status', 'Situação da classificação'], ['review_reasons', 'Motivos de revisão'],
   ['answered_partnumber', 'Part number respondido'], ['message', 'Mensagem do servidor'],
-  ['confidence', 'Confiança'], ['status', 'Situação'], ['error', 'Erro'],
 ]
 
 /** A row as the CSV writes it: the review reasons' codes joined with `;`, empty when there are none. */
@@ -55,9 +55,9 @@ const results: FastifyPluginAsyncTypebox = async (app) => {
         + 'would read as a formula (starting with = + - @, a tab or a carriage return, also behind spaces or quotes) starts with `\'`.\n\n'
         + 'One row per item, in order, then one per answer of the AI server that no item of the batch could take (Situação `UNMATCHED`: '
         + 'the part number it named, its NCM if it carried one, the error or the server\'s text). Columns: Part number; NCM; Ex; Descrição; '
-        + 'Fabricante; País; Situação da classificação (ACTIVE, PENDING: waits for review, REJECTED, REPLACED); Motivos de revisão (codes '
-        + 'joined with `;`: partnumber_mismatch, attributed_by_order, or for UNMATCHED rows no_item, item_answered); Part number respondido '
-        + '(the part number the answer named instead); Mensagem do servidor; Confiança; Situação (DONE, FAILED, PENDING, UNMATCHED); Erro.',
+        + 'Fabricante; País; Confiança; Situação (DONE, FAILED, PENDING, UNMATCHED); Erro; Situação da classificação (ACTIVE, PENDING: '
+        + 'waits for review, REJECTED, REPLACED); Motivos de revisão (codes joined with `;`: partnumber_mismatch, attributed_by_order, or '
+        + 'for UNMATCHED rows no_item, item_answered); Part number respondido (the part number the answer named instead); Mensagem do servidor.',
       params: IdParams,
       response: { 200: Type.String({ description: 'text/csv' }), ...errorResponses(400, 401, 404) },
     },
