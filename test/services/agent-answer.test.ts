@@ -3,7 +3,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import { normalizeResult, resultPartnumber, type ResultOutcome } from '../../src/services/ai/classification-result.js'
 import { MAX_ANSWER_SCAN, findAgentAnswer, pythonLiteralAsJson, readAgentText } from '../../src/services/ai/agent-answer.js'
 import type { MessageBus } from '../../src/services/bus/message-bus.js'
-import { RealServerJobs } from '../../src/simulator/real-server-jobs.js'
+import { RealServerJobs, agentAnswer, executeDoneMessage } from '../../src/simulator/real-server-jobs.js'
 
 // The real AI server (Titus-System/Nexa-AI-Agents at c0872a7) publishes its manager agent's text
 // where the contract has a Result object: as `partial_result.single_classification` (a plain string)
@@ -14,19 +14,9 @@ const { test } = t0
 const HEADER = "Here is the response from your managed agent 'Manager':\n"
 // smolagents 1.21.3 MultiStepAgent.__call__ with provide_run_summary=True (the manager has it).
 const SUMMARY = "\n\nFor more detail, find below a summary of this agent's work:\n<summary_of_work>\n"
-const NULL_RESULT = { partnumber: null, ncm: null, description: null, exception: null, nve: null, fabricante: null, endereco: null, pais: null, confidence_score: null }
 
 /** The text of the peer runner's fake agent (test/peer/python/shim/fake_answers.py) and of the simulator's real-server profile. */
-function fakeAgentText(partnumber: string | null): string {
-  const answer = {
-    part_number: partnumber,
-    supplier: '',
-    specifications: { source: 'simulated agent' },
-    description: `Descricao gerada pelo agente simulado para ${partnumber ?? 'None'}`,
-    classification: [{ ncm: '85423190', ex: '', confidence: '0.9' }],
-  }
-  return `${HEADER}${JSON.stringify(answer)}`
-}
+const fakeAgentText = agentAnswer
 
 function stored(outcome: ResultOutcome) {
   if (!outcome.ok) throw new Error(`expected a usable result, got: ${outcome.reason}`)
@@ -68,8 +58,8 @@ test('the fake agent text, byte for byte, in both places', async (t) => {
   const text = fakeAgentText('LM358N')
   const fields = { partnumber: 'LM358N', ncm: '85423190', ex: null, nve: null, description: 'Descricao gerada pelo agente simulado para LM358N', manufacturer: null, confidence: 0.9 }
   t.same(normalizeResult(text), { ok: true, fields }, 'partial_result.single_classification')
-  t.same(normalizeResult({ ...NULL_RESULT, description: text }), { ok: true, fields }, "done.result.description, every other field null")
-  t.same(normalizeResult(JSON.stringify({ ...NULL_RESULT, description: text })), { ok: true, fields }, 'the same done result sent as a JSON string')
+  t.same(normalizeResult(executeDoneMessage(null, text).result), { ok: true, fields }, "done.result.description, every other field null")
+  t.same(normalizeResult(JSON.stringify(executeDoneMessage(null, text).result)), { ok: true, fields }, 'the same done result sent as a JSON string')
   t.equal(stored(normalizeResult(fakeAgentText(null))).partnumber, null, 'part_number null: no part number')
 })
 
