@@ -17,6 +17,8 @@ const SUMMARY = "\n\nFor more detail, find below a summary of this agent's work:
 
 /** The text of the peer runner's fake agent (test/peer/python/shim/fake_answers.py) and of the simulator's real-server profile. */
 const fakeAgentText = agentAnswer
+/** A result of the real server's `done` whose fields are all null (execute() fills in only the description). */
+const NULL_RESULT = { ...executeDoneMessage(null, '').result, description: null }
 
 function stored(outcome: ResultOutcome) {
   if (!outcome.ok) throw new Error(`expected a usable result, got: ${outcome.reason}`)
