@@ -82,6 +82,23 @@ function occursAsWord(text: string, partnumber: string): boolean {
 
 const namesAPartnumber = (text: string | null) => text !== null && /partnumber\s*[^\s.]/iu.test(text)
 
+/**
+ * The part numbers an answer may name, to read those items of a large batch by key: its result's,
+ * and each stretch of its text after "partnumber" that ends where a part number can end (at most 100
+ * characters: the longest part number). Matching itself is matchAnswer's.
+ */
+export function candidateNames(answer: BatchAnswer): string[] {
+  const names = new Set<string>()
+  if (answer.named !== null) names.add(normalizePartnumber(answer.named))
+  const text = answer.text ? squeeze(answer.text) : ''
+  for (const marker of text.matchAll(AFTER_PARTNUMBER)) {
+    const start = marker.index! + marker[0].length
+    const end = Math.min(text.length, start + 100)
+    for (let at = start + 1; at <= end; at++) if (endsAtBoundary(text, at)) names.add(text.slice(start, at))
+  }
+  return [...names]
+}
+
 /** The item of the batch whose part number the result names: exactly, else spelled differently (case, spaces, separators). */
 function itemNamedByResult<T extends AnswerableItem>(named: string | null, items: readonly T[]): T | undefined {
   if (named === null) return undefined

@@ -5,7 +5,7 @@ import type { Progress } from '../ai/messages.js'
 import { storeClassification } from '../classifications/classifications-store.js'
 import { reviewFor, type Review } from '../classifications/review-reasons.js'
 import { failPendingItems, type JobAttempt } from './job-outcomes.js'
-import { matchAnswer, type AnswerableItem, type BatchAnswer, type MatchedBy } from './batch-answers.js'
+import { candidateNames, matchAnswer, type AnswerableItem, type BatchAnswer, type MatchedBy } from './batch-answers.js'
 
 // The writes that move a batch job and its items; guarded and idempotent like those of single jobs.
 
@@ -70,13 +70,16 @@ export async function applyBatchAnswer(pool: pg.Pool, job: JobAttempt, chunk: nu
       [job.id, job.attempt, hash],
     )
     if (seen.rowCount) return { effect: 'duplicate', finished: false }
+    // The items the answer can be for: its chunk's, and any other the answer names (read by key, so
+    // an answer costs the same in a batch of ten items or of ten thousand).
     const { rows: items } = await client.query<ItemRow>(
       `SELECT i.partnumber, i.position, i.status, ch.chunk, i.classification_id, i.no_answer, c.ncm AS answered_ncm,
               c.status = 'PENDING' AND c.review_reasons = '{attributed_by_order}' AS attributed_by_order FROM job_items i
          LEFT JOIN job_chunks ch ON ch.job_id = i.job_id AND ch.attempt = $2 AND i.partnumber = ANY(ch.partnumbers)
          LEFT JOIN classifications c ON c.id = i.classification_id
-        WHERE i.job_id = $1`,
-      [job.id, job.attempt],
+        WHERE i.job_id = $1
+          AND i.partnumber = ANY(coalesce((SELECT partnumbers FROM job_chunks WHERE job_id = $1 AND attempt = $2 AND chunk = $3), '{}') || $4::text[])`,
+      [job.id, job.attempt, chunk, candidateNames(answer)],
     )
     const match = matchAnswer(answer, items, chunk)
     if (!match) return keepUnmatched(client, job, answer, hash, 'no_item')
@@ -109,7 +112,7 @@ export async function applyBatchAnswer(pool: pg.Pool, job: JobAttempt, chunk: nu
     )
     await updateCounters(client, job.id)
     const live = locked.rows[0].status === 'QUEUED' || locked.rows[0].status === 'RUNNING'
-    if (live) return { effect: 'item', matchedBy: by, finished: await closeAnsweredChunks(client, { id: job.id, attempt: locked.rows[0].attempt }) }
+    if (live) return { effect: 'item', matchedBy: by, finished: await closeAnsweredChunks(client, { id: job.id, attempt: locked.rows[0].attempt }, item.partnumber) }
     await reopenFinishedBatch(client, { id: job.id, attempt: locked.rows[0].attempt })
     return { effect: 'item', matchedBy: by, finished: true }
   })
@@ -173,12 +176,12 @@ async function updateCounters(db: Queryable, jobId: string): Promise<void> {
   )
 }
 
-/** Within the caller's transaction: a live batch's chunks with every item answered are done, and so is the batch when none is left. */
-async function closeAnsweredChunks(client: pg.PoolClient, job: JobAttempt): Promise<boolean> {
+/** Within the caller's transaction: the live batch's chunk of the item just answered is done once all its items are, and so is the batch when none is left. */
+async function closeAnsweredChunks(client: pg.PoolClient, job: JobAttempt, answeredPartnumber: string): Promise<boolean> {
   await client.query(
-    `UPDATE job_chunks c SET status = 'DONE' WHERE c.job_id = $1 AND c.attempt = $2 AND c.status = 'RUNNING'
+    `UPDATE job_chunks c SET status = 'DONE' WHERE c.job_id = $1 AND c.attempt = $2 AND c.status = 'RUNNING' AND $3 = ANY(c.partnumbers)
         AND NOT EXISTS (SELECT 1 FROM job_items i WHERE i.job_id = $1 AND i.status = 'PENDING' AND i.partnumber = ANY(c.partnumbers))`,
-    [job.id, job.attempt],
+    [job.id, job.attempt, answeredPartnumber],
   )
   return finishBatchIfComplete(client, job)
 }
