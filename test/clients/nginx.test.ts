@@ -203,8 +203,11 @@ test('a stream open for 2 minutes with only heartbeats stays open, and still del
   const pings = stream.received.comments.filter((c) => c === 'ping').length
   const ended = await Promise.race([stream.ended.then(() => true), new Promise((r) => setTimeout(() => r(false), 50))])
   t.notOk(ended, `still open after ${Math.round((Date.now() - openedAt) / 1000)} s`)
-  t.ok(pings >= 7, `${pings} heartbeats (every 15 s) and nothing else`)
-  t.same(stream.received.events.map((e) => e.event), ['snapshot'], 'no event but the snapshot')
+  t.ok(pings >= 7, `${pings} heartbeats (every 15 s)`)
+  const told = stream.received.events.map((e) => e.event)
+  t.same([...new Set(told)], ['snapshot', 'waiting'], 'no event but the snapshot and, with the heartbeats, how long the job has been quiet')
+  const quiet = stream.received.events.filter((e) => e.event === 'waiting').map((e) => e.data.quiet_seconds)
+  t.ok(quiet.every((s, i) => i === 0 || s > quiet[i - 1]!), `the quiet time grows: ${quiet.join(', ')} s`)
 
   await stack.publish(job.id, ai.processing(1, 2, 'ainda aqui'))
   t.equal((await stream.next('progress', 15_000)).data.message, 'ainda aqui', 'a progress event after two quiet minutes arrives')
