@@ -81,7 +81,7 @@ const SEARCH_SQL = `
        t AS (SELECT q.text, plainto_tsquery('portuguese', q.text) AS query,
                     '%' || replace(replace(replace(q.text, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '%' AS pattern FROM q)
   SELECT ${ENTRY_COLUMNS},
-         ts_rank(e.search_tsv, t.query) + word_similarity(t.text, e.search) + CASE WHEN e.search LIKE t.pattern THEN 0.5 ELSE 0 END AS score,
+         ts_rank(e.search_tsv, t.query, 1) + CASE WHEN e.search LIKE t.pattern THEN 0.5 ELSE 0 END + 0.2 / (1 + length(e.search) / 50.0) AS score,
          count(*) OVER () AS total
     FROM ncm_entries e CROSS JOIN t
    WHERE e.search_tsv @@ t.query OR e.search LIKE t.pattern
@@ -91,7 +91,7 @@ const SEARCH_SQL = `
 /**
  * Searches the official descriptions (Portuguese, without regard to accents or case): words
  * matched with their Portuguese stems (full text), or the query found as it is inside a description;
- * best first (full-text rank, plus word similarity, plus a bonus for the exact phrase).
+ * best first (full-text rank normalised by length, a bonus for the query found as it is, and one for short descriptions).
  */
 export async function searchNcm(db: Queryable, query: string, limit: number, offset: number): Promise<{ items: NcmSearchHit[]; total: number }> {
   const { rows } = await db.query({ name: 'ncm-search', text: SEARCH_SQL, values: [query.trim(), limit, offset] })
