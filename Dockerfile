@@ -62,6 +62,8 @@ COPY package.json ./
 COPY --from=prod-deps /app/node_modules ./node_modules
 # dist/db/migrate.js reads ../../migrations, i.e. /app/migrations.
 COPY migrations ./migrations
+# dist/services/ncm/ncm-snapshot.js reads ../../../data/ncm/ncm.json.gz: the NCM table loaded when the database has none.
+COPY data ./data
 COPY --from=build /app/dist ./dist
 USER node
 ENTRYPOINT ["/usr/bin/tini", "--"]

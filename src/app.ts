@@ -6,6 +6,7 @@ import type { MessageBus } from './services/bus/message-bus.js'
 import { ErrorResponse } from './schemas/common.js'
 import { BatchItem, Classification, Job, UnmatchedAnswer } from './schemas/jobs.js'
 import { User } from './schemas/auth.js'
+import { NcmEntry, NcmSearchHit } from './schemas/ncm.js'
 import configPlugin from './plugins/app/config.js'
 import errorHandler from './plugins/app/error-handler.js'
 import validation from './plugins/app/validation.js'
@@ -29,6 +30,7 @@ import jobResultRoutes from './routes/jobs/results.js'
 import documentRoutes from './routes/documents/index.js'
 import documentsPlugin from './plugins/app/documents.js'
 import partnumberRoutes from './routes/partnumbers/index.js'
+import ncmRoutes from './routes/ncm/index.js'
 import consolePlugin from './plugins/app/console.js'
 
 export interface AppOptions {
@@ -63,7 +65,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     reply.header('x-request-id', request.id)
   })
 
-  for (const schema of [ErrorResponse, Classification, BatchItem, UnmatchedAnswer, Job, User]) app.addSchema(schema)
+  for (const schema of [ErrorResponse, Classification, BatchItem, UnmatchedAnswer, Job, User, NcmEntry, NcmSearchHit]) app.addSchema(schema)
 
   await app.register(configPlugin, { config })
   await app.register(errorHandler)
@@ -88,6 +90,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(jobResultRoutes)
   await app.register(documentRoutes)
   await app.register(partnumberRoutes)
+  await app.register(ncmRoutes)
   await app.register(consolePlugin)
   return app
 }

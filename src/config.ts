@@ -19,6 +19,7 @@ const EnvSchema = Type.Object({
   DATABASE_POOL_MAX: Type.Integer({ default: 10, minimum: 1, maximum: 200 }),
   DATABASE_QUERY_TIMEOUT: Duration('10s'),
   MIGRATE_ON_START: Flag(true),
+  NCM_SNAPSHOT_ON_START: Flag(true),
 
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
   REDIS_COMMAND_TIMEOUT: Duration('1s'),
@@ -89,6 +90,8 @@ export interface Config {
   databasePoolMax: number
   databaseQueryTimeoutMs: number
   migrateOnStart: boolean
+  /** Load data/ncm/ncm.json.gz at start when the NCM table is empty. */
+  ncmSnapshotOnStart: boolean
   redisUrl?: string
   redisCommandTimeoutMs: number
   ai: { baseUrl: string; connectTimeoutMs: number; requestTimeoutMs: number; maxRetries: number; retryBaseDelayMs: number }
@@ -192,6 +195,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     databasePoolMax: env.DATABASE_POOL_MAX,
     databaseQueryTimeoutMs: parseDuration(env.DATABASE_QUERY_TIMEOUT),
     migrateOnStart: env.MIGRATE_ON_START,
+    ncmSnapshotOnStart: env.NCM_SNAPSHOT_ON_START,
     redisUrl: env.REDIS_URL,
     redisCommandTimeoutMs: parseDuration(env.REDIS_COMMAND_TIMEOUT),
     ai: {

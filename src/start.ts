@@ -3,6 +3,7 @@ import { buildApp, type AppOptions } from './app.js'
 import { migrate } from './db/migrate.js'
 import { ensureAdmin } from './services/auth/accounts.js'
 import { hashPassword } from './services/auth/passwords.js'
+import { ensureNcmTable } from './services/ncm/ncm-snapshot.js'
 
 /** Migrates (unless told not to), builds the app, bootstraps the first admin, and listens. */
 export async function startGateway(options: AppOptions): Promise<{ app: FastifyInstance; url: string }> {
@@ -18,6 +19,10 @@ export async function startGateway(options: AppOptions): Promise<{ app: FastifyI
     const { email, password } = config.admin
     const created = await ensureAdmin(app.pg.pool, email, () => hashPassword(password))
     app.log.info({ email: config.admin.email }, created ? 'created the first admin' : 'admin already exists')
+  }
+  if (config.ncmSnapshotOnStart) {
+    const loaded = await ensureNcmTable(app.pg.pool)
+    if (loaded) app.log.info({ entries: loaded.entries, items: loaded.items, table_version: loaded.table_version, ms: Math.round(loaded.ms) }, 'loaded the NCM table from the shipped snapshot')
   }
   const url = await app.listen({ host: config.host, port: config.port, backlog: 4096 })
   return { app, url }
