@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto'
 import type { Config } from './config.js'
 import type { MessageBus } from './services/bus/message-bus.js'
 import { ErrorResponse } from './schemas/common.js'
-import { BatchItem, Classification, Job, UnmatchedAnswer } from './schemas/jobs.js'
+import { BatchItem, Classification, Job, NcmCheckSchema, UnmatchedAnswer } from './schemas/jobs.js'
 import { User } from './schemas/auth.js'
 import configPlugin from './plugins/app/config.js'
 import errorHandler from './plugins/app/error-handler.js'
@@ -63,7 +63,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     reply.header('x-request-id', request.id)
   })
 
-  for (const schema of [ErrorResponse, Classification, BatchItem, UnmatchedAnswer, Job, User]) app.addSchema(schema)
+  for (const schema of [ErrorResponse, NcmCheckSchema, Classification, BatchItem, UnmatchedAnswer, Job, User]) app.addSchema(schema)
 
   await app.register(configPlugin, { config })
   await app.register(errorHandler)
