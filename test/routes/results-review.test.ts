@@ -89,7 +89,7 @@ test('a batch\'s CSV and JSON carry each item\'s classification status and revie
   }
   const lines = text.trim().split('\r\n')
   t.equal(lines.length, 7)
-  t.match(lines[4], /;0,55;"UNMATCHED";$/, 'the confidence stays a number, text is quoted')
+  t.match(lines[4], /;0,55;"UNMATCHED";/, 'the confidence stays a number, text is quoted')
 
   const json = await stack.api('GET', `/jobs/${jobId}/results.json`, { token })
   t.equal(json.status, 200)
