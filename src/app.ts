@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto'
 import type { Config } from './config.js'
 import type { MessageBus } from './services/bus/message-bus.js'
 import { ErrorResponse } from './schemas/common.js'
-import { BatchItem, Classification, Job, UnmatchedAnswer } from './schemas/jobs.js'
+import { BatchItem, Classification, Job, NcmCheckSchema, UnmatchedAnswer } from './schemas/jobs.js'
 import { User } from './schemas/auth.js'
 import { NcmEntry, NcmSearchHit } from './schemas/ncm.js'
 import configPlugin from './plugins/app/config.js'
@@ -65,7 +65,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     reply.header('x-request-id', request.id)
   })
 
-  for (const schema of [ErrorResponse, Classification, BatchItem, UnmatchedAnswer, Job, User, NcmEntry, NcmSearchHit]) app.addSchema(schema)
+  for (const schema of [ErrorResponse, NcmCheckSchema, Classification, BatchItem, UnmatchedAnswer, Job, User, NcmEntry, NcmSearchHit]) app.addSchema(schema)
 
   await app.register(configPlugin, { config })
   await app.register(errorHandler)

@@ -13,6 +13,7 @@ export const ErrorResponse = Type.Object({
   code: Type.String(),
   message: Type.String(),
   job_id: Type.Optional(Type.String()),
+  ncm_check_status: Type.Optional(Type.String({ description: '422 ncm_not_valid: the status of the refused code in the official NCM table' })),
 }, { $id: 'ErrorResponse' })
 
 export const errorResponses = (...codes: number[]) =>

@@ -3,6 +3,16 @@ import { Nullable, PlainText, Timestamp, Uuid } from './common.js'
 
 export const Manufacturer = Type.Object({ name: Type.String(), address: Nullable(Type.String()), country: Nullable(Type.String()) })
 
+export const NcmCheckSchema = Type.Object({
+  status: Type.Union([Type.Literal('VALID'), Type.Literal('UNKNOWN'), Type.Literal('EXPIRED'), Type.Literal('NOT_LEAF')], {
+    description: 'VALID: an item in force of the official NCM table; UNKNOWN: not in it; EXPIRED: no longer in force; NOT_LEAF: a heading, not an item',
+  }),
+  table_version: Nullable(Type.String({ description: 'The version of the official table checked against; null: no table loaded' })),
+  description: Nullable(Type.String({ description: 'The official description' })),
+  path: Type.Array(Type.Object({ code: Type.String(), description: Type.String() }), { description: 'From chapter to item, with the official descriptions' }),
+  ipi: Nullable(Type.Number({ description: 'The IPI rate (TIPI), percent, when known' })),
+}, { $id: 'NcmCheck', description: 'The code checked against the current official NCM table when the result is read' })
+
 export const Classification = Type.Object({
   id: Uuid,
   partnumber: Type.String(),
@@ -17,10 +27,19 @@ export const Classification = Type.Object({
     description: 'ACTIVE: the part number\'s accepted classification; PENDING: stored, waiting for review (see review_reasons); REJECTED by a reviewer; REPLACED by a newer one',
   }),
   review_reasons: Type.Array(Type.Object({
-    code: Type.Union([Type.Literal('partnumber_mismatch'), Type.Literal('attributed_by_order')]),
+    code: Type.Union([
+      Type.Literal('partnumber_mismatch'), Type.Literal('attributed_by_order'),
+      Type.Literal('ncm_unknown'), Type.Literal('ncm_expired'), Type.Literal('ncm_not_leaf'),
+    ]),
     message: Type.String(),
   }), { description: 'Why the result waits for review; empty when it was accepted at once' }),
   answered_partnumber: Nullable(Type.String({ description: 'The part number the AI server\'s answer named, when it is not the one asked for' })),
+  ncm_check: Type.Ref(NcmCheckSchema),
+  correction: Nullable(Type.Object({
+    previous_ncm: Type.String({ description: 'The code before the correction' }),
+    corrected_by: Uuid,
+    corrected_at: Timestamp,
+  }, { description: 'The latest correction of the code by a person (PATCH /classifications/:id {ncm}); null: the code is the AI server\'s' })),
   job_id: Nullable(Uuid),
   created_at: Timestamp,
   reviewed_at: Nullable(Timestamp),

@@ -57,7 +57,8 @@ test('formulas in part numbers and in the AI server\'s description, manufacturer
   const lines = text.trim().split('\r\n').slice(1)
   t.equal(lines.length, rows.length)
   // Confiança; Situação; Erro; then the review's columns (Situação da classificação ACTIVE, nothing else for these rows).
-  for (const line of lines) t.match(line, /;0,\d+;"DONE";;"ACTIVE";;;$/, 'the confidence is a bare number, text is quoted')
+  // … and the NCM check's (its status; the official description and IPI rate when the table knows the code).
+  for (const line of lines) t.match(line, /;0,\d+;"DONE";;"ACTIVE";;;;"(VALID|UNKNOWN)";/, 'the confidence is a bare number, text is quoted')
 
   const json = await stack.api('GET', `/jobs/${batch.body.id}/results.json`, { token })
   t.same(json.body.results.map((r: any) => r.partnumber), [benign, ...HOSTILE_PARTNUMBERS], 'JSON, for programs, keeps the values as they are')

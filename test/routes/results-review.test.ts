@@ -32,7 +32,7 @@ const fields: ClassificationFields = {
 
 // The columns of before in their places, the review's after them.
 const HEADER = ['Part number', 'NCM', 'Ex', 'Descrição', 'Fabricante', 'País', 'Confiança', 'Situação', 'Erro', 'Situação da classificação',
-  'Motivos de revisão', 'Part number respondido', 'Mensagem do servidor']
+  'Motivos de revisão', 'Part number respondido', 'Mensagem do servidor', 'Verificação NCM', 'Descrição oficial NCM', 'Alíquota IPI (%)']
 
 // What a spreadsheet reads as a formula (see src/services/export/neutralise-formula.ts).
 const FORMULA = /^[\s"']*[=+\-@\uFF1D\uFF0B\uFF0D\uFF20]|^[\t\r]/
@@ -80,7 +80,7 @@ test('a batch\'s CSV and JSON carry each item\'s classification status and revie
   t.same(rows[3], {
     'Part number': `'${hostileResult.partnumber}`, NCM: '8542.31.90', Ex: '01', 'Descrição': "'+SUM(1)", Fabricante: "'@evil", 'País': "'-BR",
     'Situação da classificação': '', 'Motivos de revisão': 'no_item', 'Part number respondido': '', 'Mensagem do servidor': "'=cmd|' /C calc'!A0",
-    'Confiança': '0,55', 'Situação': 'UNMATCHED', Erro: '',
+    'Confiança': '0,55', 'Situação': 'UNMATCHED', Erro: '', 'Verificação NCM': '', 'Descrição oficial NCM': '', 'Alíquota IPI (%)': '',
   }, 'an unmatched answer with a result: its fields, each neutralised')
   t.same([rows[4]!.Erro, rows[4]!['Mensagem do servidor'], rows[4]!.NCM], ["'-failed =1", "'\tTAB", ''], 'an unmatched failure: its error and text')
   t.equal(rows[5]!.Erro, 'Erro ao processar')
@@ -89,7 +89,7 @@ test('a batch\'s CSV and JSON carry each item\'s classification status and revie
   }
   const lines = text.trim().split('\r\n')
   t.equal(lines.length, 7)
-  t.match(lines[4], /;0,55;"UNMATCHED";$/, 'the confidence stays a number, text is quoted')
+  t.match(lines[4], /;0,55;"UNMATCHED";/, 'the confidence stays a number, text is quoted')
 
   const json = await stack.api('GET', `/jobs/${jobId}/results.json`, { token })
   t.equal(json.status, 200)

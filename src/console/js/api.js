@@ -94,4 +94,11 @@ export const history = {
 export const classifications = {
   /** status: 'ACTIVE' (accept) or 'REJECTED'. */
   review: (id, status) => api(`/classifications/${encodeURIComponent(id)}`, { method: 'PATCH', body: { status } }),
+  /** A code corrected by hand: only to one VALID in the official NCM table (else 422 ncm_not_valid). */
+  correct: (id, ncm) => api(`/classifications/${encodeURIComponent(id)}`, { method: 'PATCH', body: { ncm } }),
+}
+
+export const ncm = {
+  /** The official NCM table: {items: [{code, description, ...}], next_cursor}. */
+  search: (q, limit = 20) => api(`/ncm?${new URLSearchParams({ q, limit: String(limit) })}`),
 }

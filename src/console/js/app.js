@@ -1,7 +1,7 @@
 // The console's page logic: sign in, classify, upload a purchase order, follow the job live,
 // review results, browse the history. The API calls are in api.js and the stream in job-stream.js;
 // this file only wires them to the page.
-import { ApiError, auth, classifications, documents, history, jobs } from './api.js'
+import { ApiError, auth, classifications, documents, history, jobs, ncm } from './api.js'
 import { followJob } from './job-stream.js'
 import { el, fillBatchRow, formatDate, formatNcm, confidenceBar, JOB_LABEL, resultCard, unmatchedAnswerList } from './render.js'
 
@@ -169,7 +169,11 @@ function showTimedOut(job) {
 }
 
 function reviewCard(result) {
-  return resultCard(result, { onReview: (status) => classifications.review(result.id, status) })
+  return resultCard(result, {
+    onReview: (status) => classifications.review(result.id, status),
+    onCorrect: (code) => classifications.correct(result.id, code),
+    searchNcm: (q) => ncm.search(q),
+  })
 }
 
 const reviewRow = (id, status) => classifications.review(id, status)

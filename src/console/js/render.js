@@ -58,6 +58,65 @@ export function reviewNotice(r) {
     reasons.length ? el('ul', { class: 'review-reasons' }, reasons) : null)
 }
 
+export const NCM_CHECK_LABEL = { VALID: 'NCM válida', UNKNOWN: 'NCM desconhecida', EXPIRED: 'NCM fora de vigência', NOT_LEAF: 'NCM não é item' }
+
+const ipiFormat = new Intl.NumberFormat('pt-BR', { maximumFractionDigits: 2 })
+
+/** The code's check against the official NCM table, as a small badge (cards and batch rows). */
+export function ncmCheckBadge(check) {
+  if (!check) return null
+  const noTable = check.table_version === null
+  return el('span', {
+    class: `ncm-check ncm-check-${check.status.toLowerCase().replace('_', '-')}`,
+    title: noTable ? 'Tabela NCM oficial não carregada' : `Tabela NCM ${check.table_version}`,
+    dataset: { testid: 'ncm-check', status: check.status },
+  }, noTable ? 'NCM não verificada' : NCM_CHECK_LABEL[check.status] ?? check.status)
+}
+
+/** The official path, chapter to item, and the IPI rate when known. */
+export function ncmOfficial(check) {
+  if (!check || (!check.path?.length && check.ipi === null)) return null
+  return el('div', { class: 'ncm-official', dataset: { testid: 'ncm-official' } },
+    check.path?.length
+      ? el('ol', { class: 'ncm-path', dataset: { testid: 'ncm-path' } }, check.path.map((step) =>
+        el('li', {}, el('span', { class: 'mono' }, step.code), ' ', step.description)))
+      : null,
+    check.ipi !== null && check.ipi !== undefined
+      ? el('p', { class: 'ncm-ipi', dataset: { testid: 'ipi' } }, 'IPI: ', `${ipiFormat.format(check.ipi)}%`)
+      : null)
+}
+
+/**
+ * "Corrigir NCM": a search over the official table (`search(q)` → {items}) whose entries are picked
+ * to correct the code (`correct(code)` resolves when the gateway has taken it).
+ */
+function correctionPicker(search, correct) {
+  const list = el('ul', { class: 'ncm-picker-results', role: 'listbox', dataset: { testid: 'ncm-picker-results' } })
+  const note = el('p', { class: 'muted small', role: 'status' })
+  let timer
+  let asked = 0
+  const run = async (q) => {
+    const mine = ++asked
+    if (q.trim().length < 2) { list.replaceChildren(); note.textContent = ''; return }
+    note.textContent = 'Procurando…'
+    try {
+      const { items } = await search(q.trim())
+      if (mine !== asked) return
+      note.textContent = items.length ? '' : 'Nada encontrado na tabela NCM oficial'
+      list.replaceChildren(...items.map((item) => el('li', {},
+        el('button', { type: 'button', class: 'ncm-pick', role: 'option', dataset: { testid: 'ncm-pick', code: item.code }, onclick: () => correct(item.code) },
+          el('span', { class: 'mono' }, formatNcm({ ncm: item.code })), ' ', item.description ?? ''))))
+    } catch (err) {
+      if (mine === asked) note.textContent = err.message
+    }
+  }
+  const input = el('input', {
+    type: 'search', class: 'ncm-picker-input', placeholder: 'Código ou descrição (tabela NCM oficial)', 'aria-label': 'Procurar NCM',
+    dataset: { testid: 'ncm-picker-input' }, oninput: (e) => { clearTimeout(timer); timer = setTimeout(() => run(e.target.value), 250) },
+  })
+  return el('div', { class: 'ncm-picker', dataset: { testid: 'ncm-picker' } }, input, note, list)
+}
+
 /** Accept / reject buttons; `review(status)` does the rest. */
 function reviewButtons(r, review) {
   return el('div', { class: 'card-actions' },
@@ -69,12 +128,23 @@ function reviewButtons(r, review) {
  * A classification as a card. `onReview(status)` is called by the accept / reject buttons and
  * resolves with the updated classification, which replaces the card's content.
  */
-export function resultCard(result, { onReview } = {}) {
+export function resultCard(result, { onReview, onCorrect, searchNcm } = {}) {
   const card = el('article', { class: 'result-card', dataset: { testid: 'result-card', classificationId: result.id ?? '' } })
+  let picking = false
   const draw = (r) => {
     const manufacturer = r.manufacturer ?? {}
     const status = r.status ? el('span', { class: `status status-${r.status.toLowerCase()}`, dataset: { testid: 'result-status' } }, STATUS_LABEL[r.status] ?? r.status) : null
+    const canCorrect = onCorrect && searchNcm && r.id
     const actions = onReview && r.id ? reviewButtons(r, review) : null
+    if (actions && canCorrect) {
+      actions.append(el('button', {
+        type: 'button', class: 'button small secondary', 'aria-expanded': picking ? 'true' : 'false', dataset: { testid: 'correct-ncm' },
+        onclick: () => { picking = !picking; draw(result) },
+      }, picking ? 'Fechar' : 'Corrigir NCM'))
+    }
+    const corrected = r.correction
+      ? el('p', { class: 'muted small', dataset: { testid: 'ncm-corrected' } }, `Corrigida de ${formatNcm({ ncm: r.correction.previous_ncm })} em ${formatDate(r.correction.corrected_at)}`)
+      : null
     card.replaceChildren(
       el('header', { class: 'card-head' },
         el('span', { class: 'card-partnumber' }, r.partnumber ?? ''),
@@ -83,7 +153,10 @@ export function resultCard(result, { onReview } = {}) {
         el('span', { class: 'ncm-label' }, 'NCM'),
         el('span', { class: 'ncm', dataset: { testid: 'ncm' } }, formatNcm(r)),
         el('span', { class: 'ex' }, r.ex ? `Ex ${r.ex}` : 'sem Ex'),
-        r.nve ? el('span', { class: 'ex' }, `NVE ${r.nve}`) : null),
+        r.nve ? el('span', { class: 'ex' }, `NVE ${r.nve}`) : null,
+        ncmCheckBadge(r.ncm_check)),
+      corrected,
+      ncmOfficial(r.ncm_check),
       reviewNotice(r),
       el('p', { class: 'description', dataset: { testid: 'description' } }, r.description ?? 'Sem descrição'),
       el('dl', { class: 'facts' },
@@ -92,7 +165,21 @@ export function resultCard(result, { onReview } = {}) {
         manufacturer.address ? [el('dt', {}, 'Endereço'), el('dd', { class: 'muted' }, manufacturer.address)] : null,
         el('dt', {}, 'Confiança'), el('dd', {}, confidenceBar(r.confidence))),
       actions,
+      picking && canCorrect ? correctionPicker(searchNcm, correct) : null,
       el('p', { class: 'card-error', role: 'alert', hidden: true }))
+  }
+  const correct = async (code) => {
+    for (const button of card.querySelectorAll('button')) button.disabled = true
+    try {
+      result = { ...result, ...(await onCorrect(code)) }
+      picking = false
+      draw(result)
+    } catch (err) {
+      draw(result)
+      const message = card.querySelector('.card-error')
+      message.textContent = err.message
+      message.hidden = false
+    }
   }
   const review = async (status) => {
     for (const button of card.querySelectorAll('button')) button.disabled = true
@@ -135,7 +222,7 @@ export function fillBatchRow(row, item, index, { onReview } = {}) {
     el('td', { class: 'num' }, String(index + 1)),
     el('td', { class: 'mono' }, item.partnumber),
     el('td', {}, el('span', { class: `status status-item-${item.status.toLowerCase()}` }, ITEM_LABEL[item.status] ?? item.status)),
-    el('td', { class: 'mono', dataset: { testid: 'row-ncm' } }, r ? formatNcm(r) : ''),
+    el('td', { class: 'mono', dataset: { testid: 'row-ncm' } }, r ? formatNcm(r) : '', r?.ncm_check && r.ncm_check.status !== 'VALID' ? [' ', ncmCheckBadge(r.ncm_check)] : null),
     el('td', {}, r?.ex ?? ''),
     el('td', { class: 'wrap' }, description),
     el('td', {}, r?.manufacturer?.name ?? ''),

@@ -19,11 +19,16 @@ const ResultRowSchema = Type.Object({
     description: 'The status of the item\'s classification now; PENDING: it waits for review (PATCH /classifications/:id)',
   })),
   review_reasons: Type.Array(Type.String(), {
-    description: 'Codes: the classification\'s review reasons (partnumber_mismatch, attributed_by_order); for UNMATCHED rows why no item took it (no_item, item_answered)',
+    description: 'Codes: the classification\'s review reasons (partnumber_mismatch, attributed_by_order, ncm_unknown, ncm_expired, ncm_not_leaf); for UNMATCHED rows why no item took it (no_item, item_answered)',
   }),
   answered_partnumber: Nullable(Type.String({ description: 'The part number the AI server\'s answer named, when it is not the item\'s' })),
   error: Nullable(Type.String()),
   message: Nullable(Type.String({ description: 'UNMATCHED rows: the AI server\'s text that came with the answer' })),
+  ncm_check_status: Nullable(Type.Union([Type.Literal('VALID'), Type.Literal('UNKNOWN'), Type.Literal('EXPIRED'), Type.Literal('NOT_LEAF')], {
+    description: 'The code checked against the current official NCM table; null without a classification (and for UNMATCHED rows)',
+  })),
+  ncm_official_description: Nullable(Type.String({ description: 'The code\'s official description in the NCM table' })),
+  ipi: Nullable(Type.Number({ description: 'The code\'s IPI rate (TIPI), percent, when known' })),
 })
 
 // The columns of before keep their places (a spreadsheet may refer to them by letter); the review's come after.
@@ -32,6 +37,7 @@ const CSV_COLUMNS: Array<[keyof ResultRow, string]> = [
   ['country', 'País'], ['confidence', 'Confiança'], ['status', 'Situação'], ['error', 'Erro'],
   ['classification_status', 'Situação da classificação'], ['review_reasons', 'Motivos de revisão'],
   ['answered_partnumber', 'Part number respondido'], ['message', 'Mensagem do servidor'],
+  ['ncm_check_status', 'Verificação NCM'], ['ncm_official_description', 'Descrição oficial NCM'], ['ipi', 'Alíquota IPI (%)'],
 ]
 
 /** A row as the CSV writes it: the review reasons' codes joined with `;`, empty when there are none. */
@@ -57,7 +63,9 @@ const results: FastifyPluginAsyncTypebox = async (app) => {
         + 'the part number it named, its NCM if it carried one, the error or the server\'s text). Columns: Part number; NCM; Ex; Descrição; '
         + 'Fabricante; País; Confiança; Situação (DONE, FAILED, PENDING, UNMATCHED); Erro; Situação da classificação (ACTIVE, PENDING: '
         + 'waits for review, REJECTED, REPLACED); Motivos de revisão (codes joined with `;`: partnumber_mismatch, attributed_by_order, or '
-        + 'for UNMATCHED rows no_item, item_answered); Part number respondido (the part number the answer named instead); Mensagem do servidor.',
+        + 'for UNMATCHED rows no_item, item_answered); Part number respondido (the part number the answer named instead); Mensagem do servidor; '
+        + 'Verificação NCM (the code checked against the current official NCM table: VALID, UNKNOWN, EXPIRED, NOT_LEAF); '
+        + 'Descrição oficial NCM (the official description); Alíquota IPI (%) (the TIPI rate, when known).',
       params: IdParams,
       response: { 200: Type.String({ description: 'text/csv' }), ...errorResponses(400, 401, 404) },
     },

@@ -1,7 +1,9 @@
 import type pg from 'pg'
 import { inTransaction, UNIQUE_VIOLATION, type Queryable } from '../../db/queryable.js'
 import { formatNcm, type ClassificationFields } from '../ai/classification-result.js'
-import { REVIEW_REASONS, type Review, type ReviewReason } from './review-reasons.js'
+import { NCM_REVIEW_REASONS, REVIEW_REASONS, type Review, type ReviewReason } from './review-reasons.js'
+import type { NcmCheck } from '../ncm/ncm-check.js'
+import { checkNcms, type NcmChecks } from '../ncm/ncm-checks.js'
 
 export type ClassificationStatus = 'ACTIVE' | 'PENDING' | 'REJECTED' | 'REPLACED'
 
@@ -20,6 +22,10 @@ export interface ClassificationView {
   review_reasons: Array<{ code: ReviewReason; message: string }>
   /** The part number the AI server's answer named, when it is not the one asked for. */
   answered_partnumber: string | null
+  /** The code checked against the current official NCM table, when the result is read (so old results are checked too). */
+  ncm_check: NcmCheck
+  /** A person's correction of the code (PATCH /classifications/:id {ncm}); null when the code is the AI server's. */
+  correction: { previous_ncm: string; corrected_by: string; corrected_at: Date } | null
   job_id: string | null
   created_at: Date
   reviewed_at: Date | null
@@ -27,12 +33,16 @@ export interface ClassificationView {
 
 export const CLASSIFICATION_SELECT = `
   SELECT c.id, p.code AS partnumber, c.ncm, c.ex, c.nve, c.description, c.confidence, c.status, c.review_reasons, c.answered_partnumber, c.job_id,
-         c.created_at, c.reviewed_at, m.name AS m_name, m.address AS m_address, m.country AS m_country
+         c.previous_ncm, c.corrected_by, c.corrected_at, c.created_at, c.reviewed_at, m.name AS m_name, m.address AS m_address, m.country AS m_country
     FROM classifications c
     JOIN partnumbers p ON p.id = c.partnumber_id
     LEFT JOIN manufacturers m ON m.id = c.manufacturer_id`
 
-export function toClassificationView(row: Record<string, any>): ClassificationView {
+/** What a code's check is when none was made (a row read without its checks). */
+const UNCHECKED: NcmCheck = { status: 'UNKNOWN', table_version: null, description: null, path: [], ipi: null }
+
+/** A row of CLASSIFICATION_SELECT (or the same columns), with the checks of its code (checkNcms). */
+export function toClassificationView(row: Record<string, any>, checks: NcmChecks): ClassificationView {
   return {
     id: row.id,
     partnumber: row.partnumber,
@@ -46,10 +56,18 @@ export function toClassificationView(row: Record<string, any>): ClassificationVi
     status: row.status,
     review_reasons: (row.review_reasons as ReviewReason[]).map((code) => ({ code, message: REVIEW_REASONS[code] ?? code })),
     answered_partnumber: row.answered_partnumber,
+    ncm_check: checks.get(row.ncm) ?? UNCHECKED,
+    correction: row.corrected_at ? { previous_ncm: row.previous_ncm, corrected_by: row.corrected_by, corrected_at: row.corrected_at } : null,
     job_id: row.job_id,
     created_at: row.created_at,
     reviewed_at: row.reviewed_at,
   }
+}
+
+/** Rows of CLASSIFICATION_SELECT as views, their codes checked against the current table (each distinct code once). */
+export async function toClassificationViews(db: Queryable, rows: Array<Record<string, any>>): Promise<ClassificationView[]> {
+  const checks = await checkNcms(db, rows.map((r) => r.ncm))
+  return rows.map((row) => toClassificationView(row, checks))
 }
 
 /** Part numbers are compared without case or surrounding space. */
@@ -59,12 +77,12 @@ export function normalizePartnumber(code: string): string {
 
 export async function findActiveClassification(db: Queryable, partnumber: string): Promise<ClassificationView | undefined> {
   const { rows } = await db.query({ name: 'active-classification', text: `${CLASSIFICATION_SELECT} WHERE p.code = $1 AND c.status = 'ACTIVE'` }, [partnumber])
-  return rows[0] ? toClassificationView(rows[0]) : undefined
+  return rows[0] ? (await toClassificationViews(db, rows))[0] : undefined
 }
 
 export async function getClassification(db: Queryable, id: string): Promise<ClassificationView | undefined> {
   const { rows } = await db.query(`${CLASSIFICATION_SELECT} WHERE c.id = $1`, [id])
-  return rows[0] ? toClassificationView(rows[0]) : undefined
+  return rows[0] ? (await toClassificationViews(db, rows))[0] : undefined
 }
 
 /**
@@ -125,34 +143,66 @@ export function reviewConflict(current: ClassificationStatus, expected: Classifi
 
 const ONE_ACTIVE_INDEX = 'classifications_one_active_idx'
 
+/** What a PATCH asks: a decision, a corrected code (checked VALID by the caller), or both. */
+export interface ReviewChange {
+  decision?: ReviewDecision
+  /** The corrected NCM code (8 digits) and the table version it was checked VALID against. */
+  correction?: { ncm: string; tableVersion: string | null }
+}
+
+/**
+ * The decision a correction implies when none is given: a PENDING result held back only by its NCM
+ * check (every review reason is ncm_*) is accepted by a person's correction to a VALID code — the one
+ * thing the gateway doubted has been decided by a person; anything else keeps its status.
+ */
+export function impliedDecision(status: ClassificationStatus, reasons: ReviewReason[]): ReviewDecision | undefined {
+  return status === 'PENDING' && reasons.length > 0 && reasons.every((r) => NCM_REVIEW_REASONS.includes(r)) ? 'ACTIVE' : undefined
+}
+
 /**
  * A reviewer accepts (ACTIVE) or rejects (REJECTED) a classification, by the rules of
- * reviewConflict; reviewed_by and reviewed_at record who decided last and when. Accepting one
- * replaces the part number's current accepted classification. Reviews of one part number are serialised on its row
+ * reviewConflict, and/or corrects its NCM code; reviewed_by and reviewed_at record who decided last
+ * and when, corrected_by, corrected_at and previous_ncm who corrected the code last, when and from
+ * what (every correction is kept in classification_corrections). Accepting one replaces the part
+ * number's current accepted classification. Reviews of one part number are serialised on its row
  * (as store_classification is, by its upsert), and the decision is checked against the status read
  * under that lock. Undefined when there is no such classification.
  */
 export async function reviewClassification(
-  pool: pg.Pool, id: string, decision: ReviewDecision, reviewerId: string, expected?: ClassificationStatus,
+  pool: pg.Pool, id: string, change: ReviewChange, reviewerId: string, expected?: ClassificationStatus,
 ): Promise<ReviewOutcome | undefined> {
   try {
     return await inTransaction(pool, async (client) => {
       const { rows } = await client.query('SELECT partnumber_id FROM classifications WHERE id = $1', [id])
       if (!rows[0]) return undefined
       await client.query('SELECT id FROM partnumbers WHERE id = $1 FOR UPDATE', [rows[0].partnumber_id])
-      const current = await client.query('SELECT status FROM classifications WHERE id = $1 FOR UPDATE', [id])
+      const current = await client.query('SELECT status, ncm, review_reasons FROM classifications WHERE id = $1 FOR UPDATE', [id])
       const status = current.rows[0].status as ClassificationStatus
       const conflict = reviewConflict(status, expected)
       if (conflict) return { ok: false as const, conflict, status }
+      const { correction } = change
+      if (correction && correction.ncm !== current.rows[0].ncm) {
+        await client.query(
+          `UPDATE classifications SET previous_ncm = ncm, ncm = $2, corrected_by = $3, corrected_at = now() WHERE id = $1`,
+          [id, correction.ncm, reviewerId],
+        )
+        await client.query(
+          `INSERT INTO classification_corrections (classification_id, previous_ncm, ncm, table_version, corrected_by) VALUES ($1, $2, $3, $4, $5)`,
+          [id, current.rows[0].ncm, correction.ncm, correction.tableVersion, reviewerId],
+        )
+      }
+      const decision = change.decision ?? (correction ? impliedDecision(status, current.rows[0].review_reasons) : undefined)
       if (decision === 'ACTIVE') {
         await client.query(
           `UPDATE classifications SET status = 'REPLACED' WHERE partnumber_id = $1 AND status = 'ACTIVE' AND id <> $2`,
           [rows[0].partnumber_id, id],
         )
       }
-      await client.query('UPDATE classifications SET status = $2, reviewed_by = $3, reviewed_at = now() WHERE id = $1', [id, decision, reviewerId])
+      if (decision) {
+        await client.query('UPDATE classifications SET status = $2, reviewed_by = $3, reviewed_at = now() WHERE id = $1', [id, decision, reviewerId])
+      }
       const updated = await client.query(`${CLASSIFICATION_SELECT} WHERE c.id = $1`, [id])
-      return { ok: true as const, classification: toClassificationView(updated.rows[0]) }
+      return { ok: true as const, classification: (await toClassificationViews(pool, updated.rows))[0]! }
     })
   } catch (err) {
     const e = err as { code?: string; constraint?: string }
@@ -191,5 +241,5 @@ export async function listClassifications(db: Queryable, f: ClassificationFilter
       LIMIT $7`,
     [f.ownerId ?? null, f.status ?? null, f.jobId ?? null, f.partnumber ?? null, f.before?.createdAt ?? null, f.before?.id ?? null, f.limit],
   )
-  return rows.map(toClassificationView)
+  return toClassificationViews(db, rows)
 }

@@ -1,5 +1,5 @@
 import type { Queryable } from '../../db/queryable.js'
-import { CLASSIFICATION_SELECT, toClassificationView, type ClassificationView } from './classifications-store.js'
+import { CLASSIFICATION_SELECT, toClassificationViews, type ClassificationView } from './classifications-store.js'
 
 export interface PartnumberSummary {
   partnumber: string
@@ -24,7 +24,7 @@ export async function searchPartnumbers(db: Queryable, q: string, limit: number,
   const accepted = new Map<string, ClassificationView>()
   if (acceptedIds.length) {
     const found = await db.query(`${CLASSIFICATION_SELECT} WHERE c.id = ANY($1::uuid[])`, [acceptedIds])
-    for (const row of found.rows) accepted.set(row.id, toClassificationView(row))
+    for (const view of await toClassificationViews(db, found.rows)) accepted.set(view.id, view)
   }
   return rows.map((r) => ({
     partnumber: r.code,
@@ -39,5 +39,5 @@ export async function partnumberHistory(db: Queryable, code: string): Promise<Cl
   const exists = await db.query('SELECT 1 FROM partnumbers WHERE code = $1', [code])
   if (!exists.rowCount) return undefined
   const { rows } = await db.query(`${CLASSIFICATION_SELECT} WHERE p.code = $1 ORDER BY c.created_at DESC, c.id DESC LIMIT 500`, [code])
-  return rows.map(toClassificationView)
+  return toClassificationViews(db, rows)
 }

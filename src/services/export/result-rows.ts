@@ -1,6 +1,7 @@
 import type { JobView } from '../jobs/jobs-store.js'
 import type { ClassificationStatus } from '../classifications/classifications-store.js'
 import { formatNcm } from '../ai/classification-result.js'
+import type { NcmCheck } from '../ncm/ncm-check.js'
 
 /**
  * One row of a job's results export (results.csv, results.json): a batch's items in order, then
@@ -29,6 +30,12 @@ export interface ResultRow {
   error: string | null
   /** The AI server's own text that came with an UNMATCHED answer. */
   message: string | null
+  /** The code's check against the current official NCM table (VALID, UNKNOWN, EXPIRED, NOT_LEAF); null without a classification. */
+  ncm_check_status: NcmCheck['status'] | null
+  /** The code's official description (NCM table). */
+  ncm_official_description: string | null
+  /** The code's IPI rate (TIPI), percent, when known. */
+  ipi: number | null
 }
 
 export function resultRows(job: JobView): ResultRow[] {
@@ -48,6 +55,9 @@ export function resultRows(job: JobView): ResultRow[] {
     answered_partnumber: e.result?.answered_partnumber ?? null,
     error: e.error,
     message: null,
+    ncm_check_status: e.result?.ncm_check.status ?? null,
+    ncm_official_description: e.result?.ncm_check.description ?? null,
+    ipi: e.result?.ncm_check.ipi ?? null,
   }))
   for (const answer of job.unmatched_answers ?? []) {
     const result = answer.result
@@ -65,6 +75,9 @@ export function resultRows(job: JobView): ResultRow[] {
       answered_partnumber: null,
       error: answer.error,
       message: answer.message,
+      ncm_check_status: null,
+      ncm_official_description: null,
+      ipi: null,
     })
   }
   return rows

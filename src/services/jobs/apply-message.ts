@@ -5,7 +5,8 @@ import { finishJob, type JobAttempt, type JobEnd } from './job-outcomes.js'
 import { applyBatchAnswer, closeChunk, recordBatchActivity } from './batch-outcomes.js'
 import { answerOf } from './batch-answers.js'
 import { singleJobEvent, type SingleJobEnd } from './single-job-events.js'
-import { reviewFor } from '../classifications/review-reasons.js'
+import { reviewFor, withNcmCheck } from '../classifications/review-reasons.js'
+import { checkOneNcm } from '../ncm/ncm-checks.js'
 
 /**
  * What applying a message did: `channelEnded` when nothing more is expected on it; `finished` when
@@ -34,9 +35,14 @@ export async function applySingleMessage(pool: pg.Pool, job: SingleJob, message:
       return NOTHING
     case 'done':
     case 'failed': {
-      // A result for another part number is stored for review, never accepted as this one's.
+      // A result for another part number, or whose NCM code is not a VALID one of the official
+      // table, is stored for review, never accepted. The check is read before finish_job's one statement.
       const outcome = event.type === 'done'
-        ? { status: 'DONE' as const, fields: event.fields, review: reviewFor(job.partnumber, event.fields.partnumber) }
+        ? {
+            status: 'DONE' as const,
+            fields: event.fields,
+            review: withNcmCheck(reviewFor(job.partnumber, event.fields.partnumber), await checkOneNcm(pool, event.fields.ncm)),
+          }
         : { status: 'FAILED' as const, error: event.error }
       const payload = event.type === 'done' ? { status: 'done', result: event.fields } : { status: 'failed', error: event.error }
       const won = await finishJob(pool, job, outcome, { hash, payload: { ...payload, ai_job_id: message.jobId } })

@@ -3,7 +3,9 @@ import { inTransaction, type Queryable } from '../../db/queryable.js'
 import type { ClassificationFields } from '../ai/classification-result.js'
 import type { Progress } from '../ai/messages.js'
 import { storeClassification } from '../classifications/classifications-store.js'
-import { reviewFor, type Review } from '../classifications/review-reasons.js'
+import { reviewFor, withNcmCheck, type Review } from '../classifications/review-reasons.js'
+import { checkOneNcm } from '../ncm/ncm-checks.js'
+import type { NcmCheck } from '../ncm/ncm-check.js'
 import { failPendingItems, type JobAttempt } from './job-outcomes.js'
 import { candidateNames, matchAnswer, type AnswerableItem, type BatchAnswer, type MatchedBy } from './batch-answers.js'
 
@@ -60,6 +62,8 @@ interface ItemRow extends AnswerableItem {
  * task_results message. Idempotent: a message applied before (by any instance) changes nothing.
  */
 export async function applyBatchAnswer(pool: pg.Pool, job: JobAttempt, chunk: number, answer: BatchAnswer, hash: Buffer): Promise<AnswerApplied> {
+  // The result's NCM check, read before the transaction (it holds the batch's lock).
+  const check = answer.kind === 'result' && answer.result.ok ? await checkOneNcm(pool, answer.result.fields.ncm) : null
   return inTransaction(pool, async (client) => {
     // The job row is the batch's lock: answers to one batch are applied one at a time, whoever applies them.
     const locked = await client.query('SELECT status, attempt FROM jobs WHERE id = $1 FOR UPDATE', [job.id])
@@ -84,7 +88,7 @@ export async function applyBatchAnswer(pool: pg.Pool, job: JobAttempt, chunk: nu
     const match = matchAnswer(answer, items, chunk)
     if (!match) return keepUnmatched(client, job, answer, hash, 'no_item')
     const { item, by } = match
-    const change = itemChange(item, answer, by)
+    const change = itemChange(item, answer, by, check)
     if (change === 'duplicate') return { effect: 'duplicate', matchedBy: by, finished: false }
     if (change === 'confirmed') {
       await acceptConfirmed(client, item.classification_id!)
@@ -131,10 +135,10 @@ type ItemChange =
  * What an answer does to the item it matched: a result beats a failure; a failure fails an item
  * still waiting, or takes the place of one that failed without an answer (the deadline's).
  */
-function itemChange(item: ItemRow, answer: BatchAnswer, by: MatchedBy): ItemChange {
+function itemChange(item: ItemRow, answer: BatchAnswer, by: MatchedBy, check: NcmCheck | null): ItemChange {
   if (answer.kind === 'result' && answer.result.ok) {
     const { fields } = answer.result
-    if (item.status !== 'DONE') return { status: 'DONE', fields, review: reviewFor(item.partnumber, answer.named, by === 'order') }
+    if (item.status !== 'DONE') return { status: 'DONE', fields, review: withNcmCheck(reviewFor(item.partnumber, answer.named, by === 'order'), check) }
     if (item.answered_ncm !== fields.ncm) return 'keep'
     return item.attributed_by_order && by !== 'order' && reviewFor(item.partnumber, answer.named).reasons.length === 0 ? 'confirmed' : 'duplicate'
   }

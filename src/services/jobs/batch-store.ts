@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import type { Queryable } from '../../db/queryable.js'
-import { CLASSIFICATION_SELECT, toClassificationView, type ClassificationView } from '../classifications/classifications-store.js'
+import { CLASSIFICATION_SELECT, toClassificationViews, type ClassificationView } from '../classifications/classifications-store.js'
 import type { JobInput } from './jobs-store.js'
 import type { ClassificationFields } from '../ai/classification-result.js'
 
@@ -89,7 +89,7 @@ async function withResults(db: Queryable, rows: any[]): Promise<BatchItemView[]>
   const results = new Map<string, ClassificationView>()
   if (ids.length) {
     const found = await db.query(`${CLASSIFICATION_SELECT} WHERE c.id = ANY($1::uuid[])`, [ids])
-    for (const row of found.rows) results.set(row.id, toClassificationView(row))
+    for (const view of await toClassificationViews(db, found.rows)) results.set(view.id, view)
   }
   return rows.map((r) => ({
     partnumber: r.partnumber,

@@ -8,6 +8,9 @@ import { AiStartError } from '../ai/ai-client.js'
 import type { MessageBus } from '../bus/message-bus.js'
 import type { Identity } from '../auth/accounts.js'
 import { findActiveClassification, normalizePartnumber } from '../classifications/classifications-store.js'
+import { ncmReasons } from '../classifications/review-reasons.js'
+import { checkNcms } from '../ncm/ncm-checks.js'
+import type { NcmCheck } from '../ncm/ncm-check.js'
 import { claimJobSlot, countItemsWithoutResult, getJobRecord, insertJob, isTerminal, recordAiJobId, requeueBatchFailedItems, requeueFailedJob, toJobView, type JobInput, type JobRecord, type JobView } from './jobs-store.js'
 import { finishJob, type JobEnd } from './job-outcomes.js'
 import type { Metrics } from '../metrics/metrics.js'
@@ -65,12 +68,29 @@ function distinctItems(requests: BatchRequest['partnumbers']): NewItem[] {
   return [...byCode.values()]
 }
 
+/**
+ * The accepted classifications that may answer from history, by part number: those whose code is
+ * still good in the current official NCM table (see servedFromHistory).
+ */
 async function acceptedClassifications(pool: pg.Pool, partnumbers: string[]): Promise<Map<string, string>> {
   const { rows } = await pool.query(
-    `SELECT p.code, c.id FROM classifications c JOIN partnumbers p ON p.id = c.partnumber_id WHERE p.code = ANY($1) AND c.status = 'ACTIVE'`,
+    `SELECT p.code, c.id, c.ncm FROM classifications c JOIN partnumbers p ON p.id = c.partnumber_id WHERE p.code = ANY($1) AND c.status = 'ACTIVE'`,
     [partnumbers],
   )
-  return new Map(rows.map((r) => [r.code, r.id]))
+  const checks = await checkNcms(pool, rows.map((r) => r.ncm))
+  return new Map(rows.filter((r) => servedFromHistory(checks.get(r.ncm)!)).map((r) => [r.code, r.id]))
+}
+
+/**
+ * Whether an accepted classification still answers from history, checked against the current
+ * official table: not when its code is no longer VALID there (expired, or the table was reorganised).
+ * The part number then goes to the AI server again, as if it had no accepted classification: its
+ * new answer is checked like any other (and waits for review if it is still not VALID), while the
+ * old classification stays ACTIVE until a newer one is accepted. Answering such a part number
+ * PENDING from history would only repeat a code known to be wrong, with no new suggestion.
+ */
+function servedFromHistory(check: NcmCheck): boolean {
+  return ncmReasons(check).length === 0
 }
 
 /** Starts classification jobs: from history when a part number is already classified, else on the AI server. */
@@ -92,7 +112,7 @@ export function createClassificationService(deps: ClassificationServiceDeps) {
   /** A job born done from the part number's accepted classification, with its audit event, in one statement. */
   async function answerFromHistory(owner: Identity, partnumber: string, input: JobInput): Promise<JobView | undefined> {
     const accepted = await findActiveClassification(pool, partnumber)
-    if (!accepted) return undefined
+    if (!accepted || !servedFromHistory(accepted.ncm_check)) return undefined
     const job = await insertJob(pool, {
       ownerId: owner.id, kind: 'SINGLE', partnumber, input, channel: `history-${randomUUID()}`, source: 'HISTORY', classificationId: accepted.id,
     }, { doneEvent: { status: 'done', from_history: true, classification_id: accepted.id } })

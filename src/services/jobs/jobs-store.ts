@@ -1,5 +1,6 @@
 import type { Queryable } from '../../db/queryable.js'
 import { toClassificationView, type ClassificationView } from '../classifications/classifications-store.js'
+import { checkNcms, type NcmChecks } from '../ncm/ncm-checks.js'
 import { countItems, listItems, listUnmatchedAnswers, type BatchCounts, type BatchItemView, type UnmatchedAnswerView } from './batch-store.js'
 
 export type JobKind = 'SINGLE' | 'BATCH'
@@ -131,23 +132,30 @@ export async function findChannelJobs(db: Queryable, channels: string[]): Promis
 const RESULT_COLUMNS = `c.id AS result_id, p.code AS result_partnumber, c.ncm AS result_ncm, c.ex AS result_ex, c.nve AS result_nve,
   c.description AS result_description, c.confidence AS result_confidence, c.status AS result_status, c.review_reasons AS result_review_reasons,
   c.answered_partnumber AS result_answered_partnumber, c.job_id AS result_job_id,
+  c.previous_ncm AS result_previous_ncm, c.corrected_by AS result_corrected_by, c.corrected_at AS result_corrected_at,
   c.created_at AS result_created_at, c.reviewed_at AS result_reviewed_at, m.name AS result_m_name, m.address AS result_m_address,
   m.country AS result_m_country`
 const RESULT_JOINS = `LEFT JOIN classifications c ON c.id = j.classification_id
   LEFT JOIN partnumbers p ON p.id = c.partnumber_id
   LEFT JOIN manufacturers m ON m.id = c.manufacturer_id`
 
-function resultOf(row: Record<string, any>): ClassificationView | null {
+/** The checks of the results' codes of rows read with RESULT_COLUMNS. */
+function resultChecks(db: Queryable, rows: Array<Record<string, any>>): Promise<NcmChecks> {
+  return checkNcms(db, rows.filter((row) => row.result_ncm !== null).map((row) => row.result_ncm))
+}
+
+function resultOf(row: Record<string, any>, checks: NcmChecks): ClassificationView | null {
   if (row.result_id === null) return null
   const fields: Record<string, unknown> = {}
   for (const [key, value] of Object.entries(row)) if (key.startsWith('result_')) fields[key.slice('result_'.length)] = value
-  return toClassificationView(fields)
+  return toClassificationView(fields, checks)
 }
 
 /** Jobs as clients see them, many in one query (see BatchLoader); a batch's items are read for each batch. */
 export async function getJobViews(db: Queryable, ids: string[]): Promise<Map<string, JobView>> {
   const { rows } = await db.query({ name: 'job-views-by-ids', text: `SELECT ${JOB_COLUMNS}, ${RESULT_COLUMNS} FROM jobs j ${RESULT_JOINS} WHERE j.id = ANY($1::uuid[])` }, [ids])
-  const views = await Promise.all(rows.map((row) => withBatchItems(db, toJobView(row, resultOf(row)))))
+  const checks = await resultChecks(db, rows)
+  const views = await Promise.all(rows.map((row) => withBatchItems(db, toJobView(row, resultOf(row, checks)))))
   return new Map(views.map((view) => [view.id, view]))
 }
 
@@ -177,7 +185,7 @@ export async function claimFinishedJob(db: Queryable, id: string): Promise<JobVi
     text: `WITH claimed AS (UPDATE jobs SET result_published_at = now() WHERE id = $1 AND finished_at IS NOT NULL AND result_published_at IS NULL RETURNING id)
            SELECT ${JOB_COLUMNS}, ${RESULT_COLUMNS} FROM jobs j JOIN claimed ON claimed.id = j.id ${RESULT_JOINS} WHERE j.id = $1`,
   }, [id])
-  return rows[0] ? toJobView(rows[0], resultOf(rows[0])) : undefined
+  return rows[0] ? toJobView(rows[0], resultOf(rows[0], await resultChecks(db, rows))) : undefined
 }
 
 export type NewJob = { ownerId: string; kind: JobKind; partnumber: string | null; input: JobInput; channel: string; source: 'AI' | 'HISTORY'; classificationId?: string; documentId?: string }
@@ -295,5 +303,6 @@ export async function listJobs(db: Queryable, f: JobFilters): Promise<JobView[]>
     [f.ownerId ?? null, f.status ?? null, f.kind ?? null, f.partnumber ?? null, f.from ?? null, f.to ?? null,
       f.before?.createdAt ?? null, f.before?.id ?? null, f.limit],
   )
-  return rows.map((r) => toJobView(r, resultOf(r)))
+  const checks = await resultChecks(db, rows)
+  return rows.map((r) => toJobView(r, resultOf(r, checks)))
 }
