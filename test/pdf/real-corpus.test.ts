@@ -21,7 +21,8 @@ import { fileURLToPath } from 'node:url'
 import { test } from 'tap'
 import { extractPartNumbers, PdfRejectedError } from '../../src/services/pdf/index.js'
 
-const FLOOR = { macroPrecision: 0.0, macroRecall: 0.0 }
+// Measured 2026-12-07 on 30 files: macro P 0.915, macro R 0.317 (micro P 0.526, micro R 0.129).
+const FLOOR = { macroPrecision: 0.91, macroRecall: 0.31 }
 
 const here = dirname(fileURLToPath(import.meta.url))
 const realDir = join(here, 'real')
@@ -123,6 +124,13 @@ function report(scores: FileScore[]): string {
   const all = aggregate(scores)
   out.push('# Real PDF corpus: extractPartNumbers today', '')
   out.push(`Files: ${all.files}. Macro P ${fmt(all.macroP)} R ${fmt(all.macroR)} F1 ${fmt(all.macroF1)}; micro P ${fmt(all.microP)} R ${fmt(all.microR)} F1 ${fmt(all.microF1)}.`, '')
+  const answered = scores.filter((s) => s.got.length)
+  const silent = scores.filter((s) => !s.got.length && s.truth.partnumbers.length)
+  out.push(
+    `Macro P counts a file that returns nothing as P 1: over the ${answered.length} files that returned something, macro P is ${fmt(aggregate(answered).macroP)}. ` +
+      `${silent.length} files with part numbers in their truth returned nothing${silent.length ? ` (${silent.map((s) => s.name).join(', ')})` : ''}.`,
+    '',
+  )
   out.push('## Per file', '')
   out.push('| file | kind | lang | truth | returned | TP | P | R | F1 | note |')
   out.push('| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |')
@@ -184,7 +192,16 @@ test('the corpus is whole: at least 30 PDFs, each with its truth and a SOURCES r
 
 test('extractPartNumbers on the real corpus: every file read, figures at least today\'s floor', async (t) => {
   const scores: FileScore[] = []
-  for (const name of names) scores.push(await scoreFile(name)) // a non-PdfRejectedError throws and fails here
+  for (const name of names) {
+    // A PdfRejectedError is recorded as a refusal; any other exception is caught here and fails the test.
+    const score = await scoreFile(name).catch((err: unknown) => err as Error)
+    if (score instanceof Error) {
+      t.fail(`${name}: extractPartNumbers threw ${score.name}: ${score.message}`)
+      continue
+    }
+    t.pass(`${name}: read${score.refused ? ` (refused: ${score.refused})` : ''}`)
+    scores.push(score)
+  }
   const text = report(scores)
   for (const line of text.split('\n')) t.comment(line)
   mkdirSync(artifactsDir, { recursive: true })
