@@ -195,7 +195,7 @@ test('upload a purchase order: the table fills row by row, the CSV downloads', a
   const statuses = await page.$$eval('#batch-table tbody tr', (rows) => rows.map((r) => (r as HTMLElement).dataset.status))
   t.same(statuses, ['DONE', 'DONE', 'FAILED', 'DONE'], 'each row with its outcome')
   const ncms = await page.$$eval('[data-testid=row-ncm]', (cells) => cells.map((c) => c.textContent))
-  t.same(ncms, ['8542.39.90', '8532.24.10', '', '8542.31.90'], 'NCMs with their dots')
+  t.same(ncms, ['8542.39.90 NCM desconhecida', '8532.24.10', '', '8542.31.90'], 'NCMs with their dots; one the official table lacks (8542.39.90) is flagged')
   t.match(await page.textContent('#batch-table tbody tr:nth-child(3)'), /Erro ao processar/, 'the failure says why')
   t.match(await page.textContent('#batch-counts'), /4 de 4 classificados · 1 com falha/)
 
