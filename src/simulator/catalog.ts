@@ -3,7 +3,9 @@ import type { Result } from './contract.js'
 
 // The simulator's "knowledge": exact answers for the part numbers of the contract's
 // example messages, and a deterministic generic answer for everything else, so the
-// same part number always gets the same classification.
+// same part number always gets the same classification. The generic answers are items of the
+// official NCM table (data/ncm/); the contract's own LM358N example (8542.39.90) is not one, and
+// is kept as the contract wrote it: what a real AI server may answer.
 
 const KNOWN_RESULTS: Record<string, Result> = {
   BC847BLT1G: {
@@ -78,18 +80,18 @@ const FAMILIES: Family[] = [
   { prefixes: ['C0G'], ncm: '85322410', description: 'Capacitor ceramico multicamadas (MLCC) com dieletrico C0G/NP0.', manufacturer: MANUFACTURERS.kemet },
   { prefixes: ['BC', 'MMBT'], ncm: '85412120', description: 'Transistor bipolar de silicio de uso geral, encapsulamento SOT-23.', manufacturer: MANUFACTURERS.nexperia },
   { prefixes: ['2N'], ncm: '85412120', description: 'Transistor bipolar de silicio de uso geral, encapsulamento TO-92.', manufacturer: MANUFACTURERS.onsemi },
-  { prefixes: ['1N'], ncm: '85411000', description: 'Diodo retificador de silicio, exceto fotodiodos e diodos emissores de luz.', manufacturer: MANUFACTURERS.vishay },
-  { prefixes: ['BAT', 'BAV'], ncm: '85411000', description: 'Diodo de sinal de silicio para montagem em superficie.', manufacturer: MANUFACTURERS.nexperia },
+  { prefixes: ['1N'], ncm: '85411032', description: 'Diodo retificador de silicio, exceto fotodiodos e diodos emissores de luz.', manufacturer: MANUFACTURERS.vishay },
+  { prefixes: ['BAT', 'BAV'], ncm: '85411022', description: 'Diodo de sinal de silicio para montagem em superficie.', manufacturer: MANUFACTURERS.nexperia },
   { prefixes: ['ATMEGA'], ncm: '85423190', description: 'Circuito integrado monolitico, microcontrolador de 8 bits com memoria flash.', manufacturer: MANUFACTURERS.microchip },
   { prefixes: ['STM32'], ncm: '85423190', description: 'Circuito integrado monolitico, microcontrolador ARM Cortex-M de 32 bits.', manufacturer: MANUFACTURERS.st },
-  { prefixes: ['LM', 'NE', 'TL'], ncm: '85423990', description: 'Circuito integrado monolitico analogico (amplificador, regulador ou temporizador).', manufacturer: MANUFACTURERS.ti },
+  { prefixes: ['LM', 'NE', 'TL'], ncm: '85423999', description: 'Circuito integrado monolitico analogico (amplificador, regulador ou temporizador).', manufacturer: MANUFACTURERS.ti },
   { prefixes: ['RC'], ncm: '85332120', description: 'Resistor fixo de pelicula espessa para montagem em superficie.', manufacturer: MANUFACTURERS.yageo },
   { prefixes: ['CRCW'], ncm: '85332120', description: 'Resistor fixo de pelicula espessa para montagem em superficie.', manufacturer: MANUFACTURERS.vishay },
   { prefixes: ['ERJ'], ncm: '85332120', description: 'Resistor fixo de pelicula espessa para montagem em superficie.', manufacturer: MANUFACTURERS.panasonic },
 ]
 
 const FALLBACK: Omit<Family, 'prefixes'> = {
-  ncm: '85423990',
+  ncm: '85423999',
   description: 'Circuito integrado eletronico monolitico, outros.',
   manufacturer: MANUFACTURERS.ti,
 }

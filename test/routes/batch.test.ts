@@ -138,7 +138,8 @@ test('200 items go out in chunks of AI_BATCH_SIZE and all finish; a reconnect mi
     const records = parse(bytes.subarray(3).toString('utf8'), { delimiter: ';', columns: true }) as Array<Record<string, string>>
     t.equal(records.length, 200)
     t.same(Object.keys(records[0]!), ['Part number', 'NCM', 'Ex', 'Descrição', 'Fabricante', 'País', 'Confiança', 'Situação', 'Erro',
-      'Situação da classificação', 'Motivos de revisão', 'Part number respondido', 'Mensagem do servidor'])
+      'Situação da classificação', 'Motivos de revisão', 'Part number respondido', 'Mensagem do servidor',
+      'Verificação NCM', 'Descrição oficial NCM', 'Alíquota IPI (%)'])
     t.match(records[0]!.NCM, /^\d{4}\.\d{2}\.\d{2}$/)
     t.match(records[0]!['Confiança'], /^0,\d+$/)
     t.equal(records[0]!['Situação'], 'DONE')

@@ -209,7 +209,7 @@ test('inject: raw strings verbatim, objects as JSON with the job id, at the give
     JSON.stringify({ status: 'done', job_id: null, result: 'NCM 8541.21.20' }),
     '"late"',
   ])
-  t.match(resultOf(progress.raw[6]), { partnumber: 'ODD-1', ncm: '85423990' })
+  t.match(resultOf(progress.raw[6]), { partnumber: 'ODD-1', ncm: '85423999' })
 })
 
 test('result overrides replace fields of the catalogue result', async (t) => {
