@@ -1,5 +1,5 @@
 import t0 from 'tap'
-import { startServices, startStack, eventually, type Stack } from '../helpers/stack.js'
+import { startServices, startStack, eventually } from '../helpers/stack.js'
 import { storeClassification } from '../../src/services/classifications/classifications-store.js'
 import type { ClassificationFields } from '../../src/services/ai/classification-result.js'
 import { checkNcm } from '../../src/services/ncm/ncm-check.js'
@@ -7,20 +7,13 @@ import { checkNcm } from '../../src/services/ncm/ncm-check.js'
 // Issue 15: every result is checked against the official NCM table (ncm_check), a result whose code
 // is not VALID waits for review (ncm_unknown, ncm_expired, ncm_not_leaf), a code is corrected by hand
 // only to a VALID one (PATCH /classifications/:id {ncm}), and the exports carry the check.
-//
-// Tests marked `needsTable` need the official table (branch wt-ncm-table, loaded at startup); without
-// it (the stand-in checkNcm: UNKNOWN, table_version null) they are skipped. The others run either way.
+// The gateway loads the official table shipped in data/ncm/ at startup (its database is new).
 
 const { test } = t0
 const services = await startServices()
 t0.teardown(() => services.stop())
 
 const UNKNOWN_NCM = '99999999'
-
-/** Whether this stack's gateway has the official table (it loads it at startup when empty). */
-async function hasTable(stack: Stack): Promise<boolean> {
-  return eventually(async () => (await checkNcm(stack.db, '85423190')).table_version !== null, 5_000).then(() => true, () => false)
-}
 
 const fields = (ncm: string): ClassificationFields => ({
   partnumber: null, ncm, ex: null, nve: null, description: 'Integrated circuit', manufacturer: { name: 'Acme NCM', address: null, country: 'BR' }, confidence: 0.7,
@@ -35,8 +28,7 @@ for (const profile of PROFILES) {
   test(`${profile.name} simulator`, async (t) => {
     const stack = await startStack(services, { simulator: profile.simulator })
     t.teardown(() => stack.close())
-    const table = await hasTable(stack)
-    const needsTable = table ? {} : { skip: 'needs the official NCM table (branch wt-ncm-table)' }
+    t.not((await checkNcm(stack.db, '85423190')).table_version, null, 'the official table is loaded')
     const real = profile.name === 'real-server'
     const user = await stack.createUser(`ncm.${profile.name}@nexa.test`)
     const token = user.token
@@ -77,7 +69,7 @@ for (const profile of PROFILES) {
       t.equal(one.status, 200)
     })
 
-    await t.test('a result with a VALID code is accepted, with the official description, path and IPI', needsTable, async (t) => {
+    await t.test('a result with a VALID code is accepted, with the official description, path and IPI', async (t) => {
       const job = await classify(`NCM-VALID-${profile.name.toUpperCase()}`)
       t.equal(job.status, 'DONE')
       if (real) t.equal(job.result.ncm, '85423190', 'the real server\'s fake agent answers 85423190')
@@ -93,7 +85,8 @@ for (const profile of PROFILES) {
       t.ok(check.ipi === null || typeof check.ipi === 'number')
     })
 
-    await t.test('a result with a code the table does not know waits for review (ncm_unknown)', { ...needsTable, skip: real ? 'the real server\'s fake agent always answers 85423190' : needsTable.skip }, async (t) => {
+    // The real server's fake agent always answers 85423190, and scenarios are the contract simulator's.
+    if (!real) await t.test('a result with a code the table does not know waits for review (ncm_unknown)', async (t) => {
       const pn = 'NCM-UNKNOWN-1'
       await stack.scenario(pn, { result: { ncm: UNKNOWN_NCM } })
       const job = await classify(pn)
@@ -110,7 +103,7 @@ for (const profile of PROFILES) {
       t.equal(again.source, 'AI')
     })
 
-    await t.test('a batch\'s items are checked too', { ...needsTable, skip: real ? 'scenarios are the contract simulator\'s' : needsTable.skip }, async (t) => {
+    if (!real) await t.test('a batch\'s items are checked too', async (t) => {
       await stack.scenario('NCM-BATCH-1', { result: { ncm: UNKNOWN_NCM } })
       const started = await stack.api('POST', '/classifications/batch', { token, body: { partnumbers: [{ partnumber: 'NCM-BATCH-1' }, { partnumber: 'NCM-BATCH-2' }] } })
       t.equal(started.status, 202)
@@ -125,7 +118,7 @@ for (const profile of PROFILES) {
       for (const item of okJob.items) t.same([item.result.status, item.result.ncm_check.status], ['ACTIVE', 'VALID'], item.partnumber)
     })
 
-    await t.test('an accepted classification whose code is no longer VALID is not served from history', needsTable, async (t) => {
+    await t.test('an accepted classification whose code is no longer VALID is not served from history', async (t) => {
       const pn = `NCM-HISTORY-${profile.name.toUpperCase()}`
       const first = await classify(pn)
       t.equal(first.result.status, 'ACTIVE')
@@ -144,10 +137,10 @@ for (const profile of PROFILES) {
       const text = typeof csv.body === 'string' ? csv.body : String(csv.body)
       const [header, row] = text.replace(/^\uFEFF/, '').trim().split('\r\n')
       t.match(header, /"Mensagem do servidor";"Verificação NCM";"Descrição oficial NCM";"Alíquota IPI \(%\)"$/)
-      t.match(row, table ? /;"VALID";"[^"]+";(\d+(,\d+)?)?$/ : /;"UNKNOWN";;$/)
+      t.match(row, /;"VALID";"[^"]+";(\d+(,\d+)?)?$/)
       const json = await stack.api('GET', `/jobs/${job.id}/results.json`, { token })
       const r = json.body.results[0]
-      t.equal(r.ncm_check_status, table ? 'VALID' : 'UNKNOWN')
+      t.equal(r.ncm_check_status, 'VALID')
       t.equal(r.ncm_official_description, job.result.ncm_check.description)
       t.equal(r.ipi, job.result.ncm_check.ipi)
     })
@@ -171,8 +164,6 @@ for (const profile of PROFILES) {
       t.equal((await stack.api('PATCH', `/classifications/${onlyNcm}`, { token: other.token, body: { ncm: '85423190' } })).status, 404, 'someone else\'s result')
       const { rows: untouched } = await stack.db.query('SELECT ncm, status, corrected_at FROM classifications WHERE id = $1', [onlyNcm])
       t.same(untouched[0], { ncm: UNKNOWN_NCM, status: 'PENDING', corrected_at: null }, 'nothing written')
-
-      if (!table) return
 
       const fixed = await stack.api('PATCH', `/classifications/${onlyNcm}`, { token, body: { ncm: '8542.31.90', expected_status: 'PENDING' } })
       t.equal(fixed.status, 200)
