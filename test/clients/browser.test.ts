@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url'
 import type { AddressInfo } from 'node:net'
 import { chromium, type BrowserContext, type Page } from 'playwright-core'
 import { ADMIN, eventually } from '../helpers/stack.js'
-import { ai, call, startClientStack } from './support/client-stack.js'
+import { ai, call, login, startClientStack } from './support/client-stack.js'
 import { purchaseOrderPdf } from './support/po-pdf.js'
 
 const { test } = t0
@@ -282,6 +282,72 @@ test('a job failed by its deadline stays followed; its late result shows, waitin
   await page.waitForSelector('#job-result [data-testid=result-status]:text("Aceita")')
   t.equal(await page.$('#job-result [data-testid=needs-review]'), null, 'accepted: no longer waiting for review')
   t.equal((await stack.db.query('SELECT status FROM classifications WHERE id = $1', [rows[0].id])).rows[0].status, 'ACTIVE', 'accepted in the database')
+})
+
+test('a code the official NCM table lacks waits for review; the broker corrects it from the table and the card shows the official path', async (t) => {
+  // First an answer with a VALID code: its card shows the official path, chapter to item.
+  await stack.scenario('NCM-OK-PN-1', { outcome: 'silent', silentAfter: 0 })
+  await page.click('.tab[data-tab=classify]')
+  await page.fill('#classify-form [name=partnumber]', 'NCM-OK-PN-1')
+  await page.fill('#classify-form [name=description]', 'Microcontrolador ARM Cortex-M3')
+  await page.click('#classify-form button[type=submit]')
+  await page.waitForSelector('#connection[data-state="live"]')
+  await stack.publish((await latestJob('NCM-OK-PN-1')).id, ai.done(ai.result('NCM-OK-PN-1', { ncm: '85423190', description: 'Microcontrolador ARM Cortex-M3, 64 KB flash' })))
+  let card = await page.waitForSelector('#job-result [data-testid=result-card]')
+  await page.waitForSelector('#connection[data-state="finished"]')
+  const pathOf = () => page.$$eval('#job-result [data-testid=ncm-path] li', (items) => items.map((li) => li.textContent!))
+  t.equal(await card.$eval('[data-testid=ncm-check]', (n) => (n as HTMLElement).dataset.status), 'VALID', 'a VALID code')
+  t.equal(await card.$eval('[data-testid=result-status]', (n) => n.textContent), 'Aceita', 'accepted at once')
+  const validPath = await pathOf()
+  t.match(validPath, [/^85 /, /^85\.42 /, /^8542\.3 /, /^8542\.31 /, /^8542\.31\.90 /], `its official path: ${validPath.join(' › ')}`)
+
+  // Then the answer the broker has to fix: 8542.39.90 is not in the official table.
+  await stack.scenario('NCM-FIX-PN-1', { outcome: 'silent', silentAfter: 0 })
+  await page.fill('#classify-form [name=partnumber]', 'NCM-FIX-PN-1')
+  await page.fill('#classify-form [name=description]', 'Amplificador operacional duplo SOIC-8')
+  await page.click('#classify-form button[type=submit]')
+  await page.waitForSelector('#connection[data-state="live"]')
+  const jobId = (await latestJob('NCM-FIX-PN-1')).id
+  await stack.publish(jobId, ai.done(ai.result('NCM-FIX-PN-1', { ncm: '85423990', description: 'Amplificador operacional duplo, circuito integrado monolitico' })))
+  card = await page.waitForSelector('#job-result [data-testid=result-card]')
+  await page.waitForSelector('#connection[data-state="finished"]')
+  t.equal(await card.$eval('[data-testid=ncm]', (n) => n.textContent), '8542.39.90', 'the code the AI server gave')
+  t.equal(await card.$eval('[data-testid=result-status]', (n) => n.textContent), 'Precisa de revisão', 'waiting for review')
+  t.same(await card.$$eval('[data-testid=needs-review] li', (items) => items.map((li) => (li as HTMLElement).dataset.code)), ['ncm_unknown'], 'because the code is not in the official table')
+  t.same(await card.$eval('[data-testid=ncm-check]', (n) => [(n as HTMLElement).dataset.status, n.textContent]), ['UNKNOWN', 'NCM desconhecida'], 'and the badge says so')
+  t.equal(await card.$('[data-testid=ncm-path]'), null, 'no official path for a code the table lacks')
+  t.notMatch(await card.textContent(), /null|undefined/, 'nothing missing is written out')
+  await shot(page, '13-ncm-unknown.png')
+
+  await page.click('#job-result [data-testid=correct-ncm]')
+  // The official descriptions name most items by their place under a heading (8542.31.90 is
+  // "Outros"): the search finds the heading, listed as a guide and not as a choice (the gateway
+  // would refuse a code that is not an item); the item is then reached by its code.
+  await page.fill('#job-result [data-testid=ncm-picker-input]', 'circuitos integrados')
+  const heading = page.locator('#job-result [data-testid=ncm-heading][data-code="85423"]')
+  t.match(await heading.textContent(), /^8542\.3 - Circuitos integrados eletrônicos/, 'the search finds the heading of integrated circuits, as the table writes its code')
+  const picks = await page.$$eval('#job-result [data-testid=ncm-pick]', (items) => items.map((b) => (b as HTMLElement).dataset.code!))
+  t.ok(picks.every((code) => code.length === 8) && !picks.includes('85423190'), `only items are offered as codes (${picks.map((c) => c.replace(/^(\d{4})(\d{2})(\d{2})$/, '$1.$2.$3')).join(', ')}), not the heading; 8542.31.90 ("Outros") is not among them`)
+  await shot(page, '14-ncm-picker-search.png')
+  await page.fill('#job-result [data-testid=ncm-picker-input]', '8542.31.90')
+  const pick = page.locator('#job-result [data-testid=ncm-pick][data-code="85423190"]')
+  t.equal(await pick.textContent(), '8542.31.90 Outros', 'the item, found by its code')
+  await shot(page, '15-ncm-picker-code.png')
+  await pick.click()
+
+  await page.waitForSelector('#job-result [data-testid=ncm-check][data-status=VALID]')
+  card = await page.waitForSelector('#job-result [data-testid=result-card]')
+  t.equal(await card.$eval('[data-testid=ncm]', (n) => n.textContent), '8542.31.90', 'the corrected code')
+  t.equal(await card.$eval('[data-testid=result-status]', (n) => n.textContent), 'Aceita', 'held back only by its code: accepted by the correction')
+  t.match(await card.$eval('[data-testid=ncm-corrected]', (n) => n.textContent), /^Corrigida de 8542\.39\.90 em /, 'and says what it was')
+  t.same(await pathOf(), validPath, 'the official path, from chapter 85 down to 8542.31.90')
+  t.equal(await card.$('[data-testid=ncm-picker]'), null, 'the picker closed')
+  t.equal(await card.$('[data-testid=needs-review]'), null, 'no longer waiting for review')
+  t.notMatch(await card.textContent(), /null|undefined/, 'nothing missing is written out')
+  await shot(page, '16-ncm-corrected.png')
+
+  const job = (await call(gateway.url, 'GET', `/jobs/${jobId}`, { token: await login(gateway.url) })).body
+  t.match(job.result, { ncm: '85423190', status: 'ACTIVE', correction: { previous_ncm: '85423990' }, ncm_check: { status: 'VALID' } }, 'GET /jobs/:id agrees')
 })
 
 test('at phone width the console stays usable', async (t) => {

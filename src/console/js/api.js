@@ -101,4 +101,6 @@ export const classifications = {
 export const ncm = {
   /** The official NCM table: {items: [{code, description, ...}], next_cursor}. */
   search: (q, limit = 20) => api(`/ncm?${new URLSearchParams({ q, limit: String(limit) })}`),
+  /** One entry by its code (with or without dots), with its path: {code, description, is_item, in_force, path, ...}. */
+  lookup: (code) => api(`/ncm/${encodeURIComponent(code)}`),
 }

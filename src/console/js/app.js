@@ -168,11 +168,26 @@ function showTimedOut(job) {
   renderQuiet()
 }
 
+/**
+ * The picker's search: descriptions by GET /ncm?q=, or, for a code (8542.31.90, 854231), that entry
+ * by GET /ncm/:code. The search reads descriptions only, and most items are named by their place
+ * under a heading ("Outros", "Não montados"): a broker reaches them by typing the code.
+ */
+async function searchNcm(q) {
+  if (!/^\d{2,4}(\.?\d{1,2}){0,2}$/.test(q)) return ncm.search(q)
+  try {
+    return { items: [await ncm.lookup(q)] }
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) return { items: [] }
+    throw err
+  }
+}
+
 function reviewCard(result) {
   return resultCard(result, {
     onReview: (status) => classifications.review(result.id, status),
     onCorrect: (code) => classifications.correct(result.id, code),
-    searchNcm: (q) => ncm.search(q),
+    searchNcm,
   })
 }
 

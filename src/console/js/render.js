@@ -73,13 +73,22 @@ export function ncmCheckBadge(check) {
   }, noTable ? 'NCM não verificada' : NCM_CHECK_LABEL[check.status] ?? check.status)
 }
 
+/** A code of the official table as Siscomex writes it: 85, 85.42, 8542.3, 8542.31, 8542.31.9, 8542.31.90. */
+export function formatNcmCode(code) {
+  if (!/^\d{2,8}$/.test(code ?? '')) return code ?? ''
+  if (code.length <= 2) return code
+  if (code.length <= 4) return `${code.slice(0, 2)}.${code.slice(2)}`
+  if (code.length <= 6) return `${code.slice(0, 4)}.${code.slice(4)}`
+  return `${code.slice(0, 4)}.${code.slice(4, 6)}.${code.slice(6)}`
+}
+
 /** The official path, chapter to item, and the IPI rate when known. */
 export function ncmOfficial(check) {
   if (!check || (!check.path?.length && check.ipi === null)) return null
   return el('div', { class: 'ncm-official', dataset: { testid: 'ncm-official' } },
     check.path?.length
       ? el('ol', { class: 'ncm-path', dataset: { testid: 'ncm-path' } }, check.path.map((step) =>
-        el('li', {}, el('span', { class: 'mono' }, step.code), ' ', step.description)))
+        el('li', {}, el('span', { class: 'mono' }, formatNcmCode(step.code)), ' ', step.description)))
       : null,
     check.ipi !== null && check.ipi !== undefined
       ? el('p', { class: 'ncm-ipi', dataset: { testid: 'ipi' } }, 'IPI: ', `${ipiFormat.format(check.ipi)}%`)
@@ -103,9 +112,15 @@ function correctionPicker(search, correct) {
       const { items } = await search(q.trim())
       if (mine !== asked) return
       note.textContent = items.length ? '' : 'Nada encontrado na tabela NCM oficial'
+      // Only an item in force can be the corrected code (the gateway refuses anything else); a
+      // chapter, heading or subheading is listed as a guide to the items under it, not as a choice.
       list.replaceChildren(...items.map((item) => el('li', {},
-        el('button', { type: 'button', class: 'ncm-pick', role: 'option', dataset: { testid: 'ncm-pick', code: item.code }, onclick: () => correct(item.code) },
-          el('span', { class: 'mono' }, formatNcm({ ncm: item.code })), ' ', item.description ?? ''))))
+        item.is_item && item.in_force
+          ? el('button', { type: 'button', class: 'ncm-pick', role: 'option', dataset: { testid: 'ncm-pick', code: item.code }, onclick: () => correct(item.code) },
+            el('span', { class: 'mono' }, formatNcmCode(item.code)), ' ', item.description ?? '')
+          : el('span', { class: 'ncm-pick ncm-pick-heading muted', dataset: { testid: 'ncm-heading', code: item.code } },
+            el('span', { class: 'mono' }, formatNcmCode(item.code)), ' ', item.description ?? '',
+            item.in_force ? '' : ' (fora de vigência)'))))
     } catch (err) {
       if (mine === asked) note.textContent = err.message
     }
@@ -145,7 +160,8 @@ export function resultCard(result, { onReview, onCorrect, searchNcm } = {}) {
     const corrected = r.correction
       ? el('p', { class: 'muted small', dataset: { testid: 'ncm-corrected' } }, `Corrigida de ${formatNcm({ ncm: r.correction.previous_ncm })} em ${formatDate(r.correction.corrected_at)}`)
       : null
-    card.replaceChildren(
+    // Parts a result lacks are null: left out (the DOM's replaceChildren would write them as "null").
+    card.replaceChildren(...[
       el('header', { class: 'card-head' },
         el('span', { class: 'card-partnumber' }, r.partnumber ?? ''),
         status),
@@ -166,7 +182,8 @@ export function resultCard(result, { onReview, onCorrect, searchNcm } = {}) {
         el('dt', {}, 'Confiança'), el('dd', {}, confidenceBar(r.confidence))),
       actions,
       picking && canCorrect ? correctionPicker(searchNcm, correct) : null,
-      el('p', { class: 'card-error', role: 'alert', hidden: true }))
+      el('p', { class: 'card-error', role: 'alert', hidden: true }),
+    ].filter(Boolean))
   }
   const correct = async (code) => {
     for (const button of card.querySelectorAll('button')) button.disabled = true
