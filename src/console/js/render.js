@@ -185,11 +185,12 @@ export function resultCard(result, { onReview, onCorrect, searchNcm } = {}) {
       el('p', { class: 'card-error', role: 'alert', hidden: true }),
     ].filter(Boolean))
   }
-  const correct = async (code) => {
+  // A decision sent to the API: the card shows what it answered, or why it refused.
+  const decide = async (send, then) => {
     for (const button of card.querySelectorAll('button')) button.disabled = true
     try {
-      result = { ...result, ...(await onCorrect(code)) }
-      picking = false
+      result = { ...result, ...(await send()) }
+      then?.()
       draw(result)
     } catch (err) {
       draw(result)
@@ -198,18 +199,8 @@ export function resultCard(result, { onReview, onCorrect, searchNcm } = {}) {
       message.hidden = false
     }
   }
-  const review = async (status) => {
-    for (const button of card.querySelectorAll('button')) button.disabled = true
-    try {
-      result = { ...result, ...(await onReview(status)) }
-      draw(result)
-    } catch (err) {
-      draw(result)
-      const message = card.querySelector('.card-error')
-      message.textContent = err.message
-      message.hidden = false
-    }
-  }
+  const correct = (code) => decide(() => onCorrect(code), () => { picking = false })
+  const review = (status) => decide(() => onReview(status))
   draw(result)
   return card
 }

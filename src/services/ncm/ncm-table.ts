@@ -62,15 +62,7 @@ export async function lookupNcm(db: Queryable, code: string): Promise<NcmEntryVi
   }
 }
 
-export interface NcmSearchHit {
-  code: string
-  code_formatted: string
-  description: string
-  path: NcmPathStep[]
-  is_item: boolean
-  in_force: boolean
-  score: number
-}
+export type NcmSearchHit = Pick<NcmEntryView, 'code' | 'code_formatted' | 'description' | 'path' | 'is_item' | 'in_force'> & { score: number }
 
 /** The deepest page a search goes to: its offset stays at most this. */
 export const NCM_SEARCH_MAX_OFFSET = 1000
