@@ -18,6 +18,10 @@ export const NcmEntry = Type.Object({
   ipi: Nullable(Type.Number({ description: 'TIPI rate in percent, without Ex; null when not known or NT' })),
   ipi_rates: Type.Array(Type.Object({ ex: Type.String({ description: '"" for the item itself' }), rate: Nullable(Type.Number()) })),
   table_version: Type.String({ description: 'act; update text; import time' }),
+  items: Type.Array(Type.Object({ code: Type.String(), code_formatted: Type.String(), description: Type.String(), in_force: Type.Boolean() }), {
+    description: 'A chapter, heading or subheading: the items under it, in code order (at most 500; many read only "Outros" and mean something under it); empty for an item',
+  }),
+  items_total: Type.Integer({ description: 'how many items are under it (items lists at most 500)' }),
 }, { $id: 'NcmEntry' })
 
 export const NcmSearchHit = Type.Object({

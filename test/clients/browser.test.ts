@@ -168,6 +168,12 @@ test('upload a purchase order: the table fills row by row, the CSV downloads', a
   await page.waitForSelector('#events li[data-type=snapshot]', { state: 'attached' })
   const jobId = (await stack.db.query(`SELECT id FROM jobs WHERE kind = 'BATCH' ORDER BY created_at DESC LIMIT 1`)).rows[0].id as string
 
+  // An answer of the AI server that no item took, as the gateway keeps it: listed under the items
+  // (kept before the last item is answered: the batch ends with its last answer).
+  await stack.db.query(
+    `INSERT INTO job_unmatched_answers (job_id, attempt, reason, partnumber, result, message, message_hash)
+     VALUES ($1, 1, 'no_item', 'LM358DR-ALT', $2, 'Classificacao encontrada para o partnumber LM358DR-ALT', '\\x01')`,
+    [jobId, { partnumber: 'LM358DR-ALT', ncm: '85423990', ex: null, nve: null, description: 'Amplificador', manufacturer: null, confidence: 0.5 }])
   for (const [index, line] of lines.entries()) {
     await stack.publishToBatch(jobId, ai.processing(index, lines.length, `Classificando partnumber ${line.partnumber}`))
     await stack.publishToBatch(jobId, line.ncm
@@ -179,11 +185,6 @@ test('upload a purchase order: the table fills row by row, the CSV downloads', a
     }, { index, status: line.ncm ? 'DONE' : 'FAILED' })
     if (index === 1) await shot(page, '05-batch-filling.png')
   }
-  // An answer of the AI server that no item took, as the gateway keeps it: listed under the items.
-  await stack.db.query(
-    `INSERT INTO job_unmatched_answers (job_id, attempt, reason, partnumber, result, message, message_hash)
-     VALUES ($1, 1, 'no_item', 'LM358DR-ALT', $2, 'Classificacao encontrada para o partnumber LM358DR-ALT', '\\x01')`,
-    [jobId, { partnumber: 'LM358DR-ALT', ncm: '85423990', ex: null, nve: null, description: 'Amplificador', manufacturer: null, confidence: 0.5 }])
   await stack.publishToBatch(jobId, ai.batchDone())
   await page.waitForSelector('#connection[data-state="finished"]')
   const unmatched = await page.waitForSelector('#unmatched [data-testid=unmatched-answer]')
@@ -321,17 +322,18 @@ test('a code the official NCM table lacks waits for review; the broker corrects 
 
   await page.click('#job-result [data-testid=correct-ncm]')
   // The official descriptions name most items by their place under a heading (8542.31.90 is
-  // "Outros"): the search finds the heading, listed as a guide and not as a choice (the gateway
-  // would refuse a code that is not an item); the item is then reached by its code.
+  // "Outros"): the search finds the heading, which is not a choice (the gateway would refuse a code
+  // that is not an item) but opens the items under it.
   await page.fill('#job-result [data-testid=ncm-picker-input]', 'circuitos integrados')
   const heading = page.locator('#job-result [data-testid=ncm-heading][data-code="85423"]')
   t.match(await heading.textContent(), /^8542\.3 - Circuitos integrados eletrônicos/, 'the search finds the heading of integrated circuits, as the table writes its code')
   const picks = await page.$$eval('#job-result [data-testid=ncm-pick]', (items) => items.map((b) => (b as HTMLElement).dataset.code!))
   t.ok(picks.every((code) => code.length === 8) && !picks.includes('85423190'), `only items are offered as codes (${picks.map((c) => c.replace(/^(\d{4})(\d{2})(\d{2})$/, '$1.$2.$3')).join(', ')}), not the heading; 8542.31.90 ("Outros") is not among them`)
   await shot(page, '14-ncm-picker-search.png')
-  await page.fill('#job-result [data-testid=ncm-picker-input]', '8542.31.90')
+  await heading.click()
   const pick = page.locator('#job-result [data-testid=ncm-pick][data-code="85423190"]')
-  t.equal(await pick.textContent(), '8542.31.90 Outros', 'the item, found by its code')
+  t.equal(await pick.textContent(), '8542.31.90 Outros', 'the heading opened: its items, 8542.31.90 among them')
+  t.equal(await page.inputValue('#job-result [data-testid=ncm-picker-input]'), '8542.3', 'the search box says which heading is open')
   await shot(page, '15-ncm-picker-code.png')
   await pick.click()
 

@@ -28,6 +28,14 @@ test('GET /ncm/:code: the entry with its path, with or without dots', async (t) 
   t.equal(heading.status, 200)
   t.equal(heading.body.is_item, false)
   t.equal(heading.body.path.length, 2)
+  t.same(res.body.items, [], 'an item has no items under it')
+  const subheading = await stack.api('GET', '/ncm/8542.31', { token: user.token })
+  t.same(subheading.body.items.map((i: any) => i.code_formatted), ['8542.31.10', '8542.31.20', '8542.31.90'].filter((c) => subheading.body.items.some((i: any) => i.code_formatted === c)),
+    'a subheading lists its items in code order')
+  t.ok(subheading.body.items.some((i: any) => i.code === '85423190' && i.description === 'Outros'), 'its "Outros" item among them, to be picked under it')
+  t.equal(subheading.body.items_total, subheading.body.items.length)
+  const chapter = await stack.api('GET', '/ncm/85', { token: user.token })
+  t.ok(chapter.body.items_total > 500 && chapter.body.items.length === 500, `a chapter: ${chapter.body.items_total} items, the first 500 listed`)
 })
 
 test('GET /ncm/:code: 404 ncm_not_found for a code not in the table, 400 for one that is not a code', async (t) => {

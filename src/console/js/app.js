@@ -170,13 +170,15 @@ function showTimedOut(job) {
 
 /**
  * The picker's search: descriptions by GET /ncm?q=, or, for a code (8542.31.90, 854231), that entry
- * by GET /ncm/:code. The search reads descriptions only, and most items are named by their place
- * under a heading ("Outros", "Não montados"): a broker reaches them by typing the code.
+ * by GET /ncm/:code, followed by the items under it when it is a heading. The search reads
+ * descriptions only, and many items are named by their place under a heading ("Outros", "Não
+ * montados"): a broker reaches them through the heading (a click on it) or by its code.
  */
 async function searchNcm(q) {
   if (!/^\d{2,4}(\.?\d{1,2}){0,2}$/.test(q)) return ncm.search(q)
   try {
-    return { items: [await ncm.lookup(q)] }
+    const entry = await ncm.lookup(q)
+    return { items: [entry, ...entry.items.map((item) => ({ ...item, is_item: true }))] }
   } catch (err) {
     if (err instanceof ApiError && err.status === 404) return { items: [] }
     throw err

@@ -113,14 +113,15 @@ function correctionPicker(search, correct) {
       if (mine !== asked) return
       note.textContent = items.length ? '' : 'Nada encontrado na tabela NCM oficial'
       // Only an item in force can be the corrected code (the gateway refuses anything else); a
-      // chapter, heading or subheading is listed as a guide to the items under it, not as a choice.
+      // chapter, heading or subheading opens the items under it (many read only "Outros").
       list.replaceChildren(...items.map((item) => el('li', {},
         item.is_item && item.in_force
           ? el('button', { type: 'button', class: 'ncm-pick', role: 'option', dataset: { testid: 'ncm-pick', code: item.code }, onclick: () => correct(item.code) },
             el('span', { class: 'mono' }, formatNcmCode(item.code)), ' ', item.description ?? '')
-          : el('span', { class: 'ncm-pick ncm-pick-heading muted', dataset: { testid: 'ncm-heading', code: item.code } },
-            el('span', { class: 'mono' }, formatNcmCode(item.code)), ' ', item.description ?? '',
-            item.in_force ? '' : ' (fora de vigência)'))))
+          : el('button', {
+            type: 'button', class: 'ncm-pick ncm-pick-heading', title: 'Ver os itens', dataset: { testid: 'ncm-heading', code: item.code },
+            disabled: item.is_item, onclick: () => { input.value = formatNcmCode(item.code); run(input.value) },
+          }, el('span', { class: 'mono' }, formatNcmCode(item.code)), ' ', item.description ?? '', item.in_force ? '' : ' (fora de vigência)'))))
     } catch (err) {
       if (mine === asked) note.textContent = err.message
     }

@@ -23,7 +23,16 @@ export interface NcmEntryView {
   /** Every TIPI rate of the item, Ex by Ex ('' for the item itself). */
   ipi_rates: Array<{ ex: string; rate: number | null }>
   table_version: string
+  /**
+   * A chapter, heading or subheading: the items under it, in code order (at most NCM_MAX_ITEMS_UNDER).
+   * Many items read only "Outros": under their heading they mean something, and can be picked.
+   */
+  items: Array<Pick<NcmEntryView, 'code' | 'code_formatted' | 'description' | 'in_force'>>
+  items_total: number
 }
+
+/** The most items GET /ncm/:code lists under a chapter, heading or subheading. */
+export const NCM_MAX_ITEMS_UNDER = 500
 
 // "in force" is decided on today's date in Brasília.
 const TODAY = `(now() AT TIME ZONE 'America/Sao_Paulo')::date`
@@ -45,6 +54,12 @@ export async function lookupNcm(db: Queryable, code: string): Promise<NcmEntryVi
   })
   const entry = rows.find((r) => r.code === digits)
   if (!entry) return null
+  const under = digits.length === 8 ? [] : (await db.query({
+    name: 'ncm-items-under',
+    text: `SELECT ${ENTRY_COLUMNS}, count(*) OVER () AS total FROM ncm_entries e
+            WHERE left(e.code, $2) = $1 AND length(e.code) = 8 ORDER BY e.code LIMIT $3`,
+    values: [digits, digits.length, NCM_MAX_ITEMS_UNDER],
+  })).rows
   const ipiRates = (entry.ipi_rates as Array<{ ex: string; rate: string | number | null }>).map((r) => ({ ex: r.ex, rate: r.rate === null ? null : Number(r.rate) }))
   return {
     code: digits,
@@ -59,6 +74,8 @@ export async function lookupNcm(db: Queryable, code: string): Promise<NcmEntryVi
     ipi: ipiRates.find((r) => r.ex === '')?.rate ?? null,
     ipi_rates: ipiRates,
     table_version: tableVersion({ act: entry.t_act, update_text: entry.update_text, imported_at: entry.imported_at }),
+    items: under.map((r) => ({ code: r.code, code_formatted: formatNcmCode(r.code), description: r.description, in_force: r.in_force })),
+    items_total: under.length ? Number(under[0].total) : 0,
   }
 }
 
