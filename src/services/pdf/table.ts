@@ -1,4 +1,4 @@
-import { decomposeLabel, headerTerm, type ColumnKind } from './headers.js'
+import { decomposeLabel, headerTerm, isCodeKind, type ColumnKind } from './headers.js'
 import { makeLine } from './layout.js'
 import type { Line, Segment, Word } from './types.js'
 
@@ -67,7 +67,7 @@ function headerCells(segments: Segment[]): HeaderCell[] | null {
   }
   const known = cells.filter((c) => c.kind)
   if (known.length < 2 || known.length < 0.6 * cells.length) return null
-  if (!known.some((c) => c.kind === 'pn' || c.kind === 'desc')) return null
+  if (!known.some((c) => c.kind === 'desc' || isCodeKind(c.kind!))) return null
   return cells
 }
 
@@ -131,7 +131,7 @@ export function headerSplit(header: TableHeader): number | null {
   const kinds = header.columns.map((c) => c.kind)
   for (let k = 2; k <= kinds.length - 2; k++) {
     const rest = kinds.slice(k)
-    if (rest.every((kind, j) => kind === kinds[j]) && rest.some((kind) => kind === 'pn' || kind === 'desc')) {
+    if (rest.every((kind, j) => kind === kinds[j]) && rest.some((kind) => kind === 'desc' || isCodeKind(kind))) {
       return (header.columns[k - 1]!.x1 + header.columns[k]!.x0) / 2
     }
   }
@@ -262,7 +262,7 @@ export function fitsTable(line: Line, header: TableHeader): boolean {
   if (isProse(line, header)) return false
   const cells = lineCells(line, header)
   const anchor = header.columns.findIndex((c) => c.kind === 'qty')
-  const code = header.columns.findIndex((c) => c.kind === 'pn' || c.kind === 'desc')
+  const code = header.columns.findIndex((c) => c.kind === 'desc' || isCodeKind(c.kind))
   if (code < 0 || !cells[code]) return false
   return anchor < 0 || /^\d[\d.,]*(\s*\S{0,4})?$/.test(cells[anchor] ?? '')
 }
@@ -300,7 +300,7 @@ export function buildRows(lines: Line[], header: TableHeader): Row[] {
   const cols = header.columns
   const pick = (kinds: ColumnKind[]) => cols.flatMap((c, i) => (kinds.includes(c.kind) ? [i] : []))
   let anchors = pick(['item', 'qty'])
-  if (!anchors.length) anchors = pick(['pn'])
+  if (!anchors.length) anchors = pick(['pn', 'value', 'order', 'internal'])
   if (!anchors.length) anchors = pick(['other'])
 
   const rows: Row[] = []
@@ -324,6 +324,6 @@ export function buildRows(lines: Line[], header: TableHeader): Row[] {
 
 /** A code broken after "-" or "/" (or leaving a tiny tail) continues without a space. */
 function joinContinuation(prev: string, next: string, kind: ColumnKind): string {
-  if (kind === 'pn' && !/\s/.test(next) && (/[-/.]$/.test(prev) || next.length <= 3)) return prev + next
+  if (isCodeKind(kind) && !/\s/.test(next) && (/[-/.]$/.test(prev) || next.length <= 3)) return prev + next
   return `${prev} ${next}`
 }

@@ -1,4 +1,4 @@
-import { isPartNumber, tokenize } from './classify-token.js'
+import { isPartNumber, tokenize, type TokenContext } from './classify-token.js'
 import { stripAccents } from './headers.js'
 
 /**
@@ -40,9 +40,12 @@ export function descriptionCodes(text: string): string[] {
     .map((t) => t.token)
 }
 
-/** Codes in a part-number column cell: every token that passes the lenient check. */
-export function cellCodes(text: string): string[] {
+/**
+ * Codes in a part-number column cell: every token that passes the check, lenient ('labelled') under
+ * a part-number header, strict ('free') in a column judged by its cells.
+ */
+export function cellCodes(text: string, context: TokenContext = 'labelled'): string[] {
   return tokenize(text)
-    .filter((t) => isPartNumber(t.token, 'labelled'))
+    .filter((t) => isPartNumber(t.token, context))
     .map((t) => t.token)
 }

@@ -1,0 +1,54 @@
+import { isPartNumber, tokenize } from './classify-token.js'
+import type { Row, TableHeader } from './table.js'
+
+/**
+ * Which columns of a table give part numbers, decided by the header's words and by what the cells
+ * look like. Why both: headers are often ambiguous ("Part No." over a Digi-Key column, "Value" or
+ * "ID" over a manufacturer part number in some BOMs and over "10k" in others) and the cells settle it.
+ */
+export interface ColumnRoles {
+  /** Manufacturer part-number columns, best first: read first on every row. */
+  manufacturer: number[]
+  /** Generic code columns (maybe the buyer's own code): read only when nothing else gives a code. */
+  generic: number[]
+  /** Distributor, seller and internal code columns: their codes are never returned. */
+  excluded: number[]
+}
+
+/** Digi-Key's "-ND" codes and the all-digit order codes of Farnell, RS, Reichelt, TME (6 to 8 digits, maybe grouped). */
+export function isDistributorCode(cell: string): boolean {
+  const t = cell.trim()
+  return /^\S+-ND$/i.test(t) || /^\d{3}-?\d{3,5}$/.test(t) || /^\d{6,8}$/.test(t)
+}
+
+/** A cell whose whole content is one code a reader would take for a manufacturer part number. */
+function looksLikePartNumber(cell: string): boolean {
+  const tokens = tokenize(cell)
+  return tokens.length > 0 && tokens.length <= 3 && tokens.some((t) => isPartNumber(t.token, 'free'))
+}
+
+/** Share of a column's non-empty cells that pass `test`; 0 for an empty column. */
+function share(rows: Row[], index: number, test: (cell: string) => boolean): number {
+  const cells = rows.map((r) => (r.cells[index] ?? '').trim()).filter(Boolean)
+  return cells.length ? cells.filter(test).length / cells.length : 0
+}
+
+/** Most filled cells are distributor codes: a seller's column whatever its header says. */
+const DISTRIBUTOR_SHARE = 0.5
+/** Enough part-number-like cells for a column headed "Value", "Name", "ID"… to be read as part numbers. */
+const PART_SHARE = 0.5
+
+export function columnRoles(header: TableHeader, rows: Row[]): ColumnRoles {
+  const roles: ColumnRoles = { manufacturer: [], generic: [], excluded: [] }
+  const candidates: Array<{ index: number; score: number }> = []
+  header.columns.forEach((col, i) => {
+    if (col.kind === 'order' || col.kind === 'internal') return void roles.excluded.push(i)
+    if (col.kind !== 'pn' && col.kind !== 'value') return
+    if (share(rows, i, isDistributorCode) >= DISTRIBUTOR_SHARE) return void roles.excluded.push(i)
+    if (col.kind === 'pn') return void (col.rank === 1 ? roles.manufacturer : roles.generic).push(i)
+    const score = share(rows, i, looksLikePartNumber)
+    if (score >= PART_SHARE) candidates.push({ index: i, score })
+  })
+  if (!roles.manufacturer.length) roles.manufacturer = candidates.sort((a, b) => b.score - a.score).map((c) => c.index)
+  return roles
+}
