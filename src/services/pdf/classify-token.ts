@@ -100,11 +100,23 @@ const PACKAGE =
   /^(?:SOT|SOD|SOIC|SO|SOP|TSSOP|HTSSOP|MSOP|VSSOP|SSOP|QSOP|TSOP|QFN|VQFN|WQFN|UQFN|TQFN|DFN|WDFN|UDFN|TDFN|WSON|VSON|USON|XSON|SON|LQFP|TQFP|QFP|PQFP|BGA|FBGA|LFBGA|DIP|PDIP|CDIP|SIP|TO|DO|SC|SMA|SMB|SMC|SMD|WLCSP|CSP|LGA|PLCC|D2PAK|DPAK|IPAK|SOJ|MELF|HSOP|ESOP|LCC|MICROSMP|POWERPAK|POWERSO)-?\d*(?:[-/]\d+)*[A-Z]{0,2}$/i
 
 const STANDARD =
-  /^(?:IP\d{2}K?|CAT-?\d[AE]?|USB-?\d(?:\.\d)?(?:-?[ABC])?|RJ-?\d{2}|DB-?\d{1,2}|DE-?9|DDR\d[LX]?|LPDDR\d[XE]?|PCIE?-?\d(?:\.\d)?|HDMI-?\d(?:\.\d)?|SATA-?\d|M\d+(?:[.,]\d+)?(?:X\d+(?:[.,]\d+)?)?|RS-?\d{3}[A-Z]?|(?:IEC|ISO|EN|UL|IPC|NBR|ASTM|DIN|IEEE|CISPR|JESD|MIL|NR)-?\d+(?:[-.:/]\d+)*[A-Z]?|AEC-?Q\d{3}|MSL-?\d|FR-?4|X\dR|C0G|NP0|Y5V|Z5U|CORTEX-?[AMR]\d+\+?|ARM\d+|I2C|I2S|CAN-?FD|WI-?FI-?\d?|BLE-?\d(?:\.\d)?|802\.\d+[A-Z]*|[2345]G|ROHS-?\d?|UL-?94-?V-?\d|E\d{2}|Q[1-4]|\d+-?(?:BITS?|PINS?|PINOS?|VIAS|WAYS?|CH|CHANNELS?|CANAIS|LAYERS?|CAMADAS|CORES?|PORTAS?|PORTS?|POLOS|POLES|FIOS|WIRES?|SLOTS?|KEYS?|TECLAS)|\d+(?:ST|ND|RD|TH)|V\d+(?:\.\d+)+|REV\.?-?[A-Z0-9]{1,3}|[RCLUQDJTYF]\d{1,3}|\d+(?:A|V|W)?\/\d+(?:A|V|W)?)$/i
+  /^(?:IP\d{2}K?|CAT-?\d[AE]?|USB-?\d(?:\.\d)?(?:-?[ABC])?|RJ-?\d{2}|DB-?\d{1,2}|DE-?9|DDR\d[LX]?|LPDDR\d[XE]?|PCIE?-?\d(?:\.\d)?|HDMI-?\d(?:\.\d)?|SATA-?\d|M\d+(?:[.,]\d+)?(?:X\d+(?:[.,]\d+)?)?|RS-?\d{3}[A-Z]?|(?:IEC|ISO|EN|UL|IPC|NBR|ASTM|DIN|IEEE|CISPR|JESD|MIL|NR)-?\d+(?:[-.:/]\d+)*[A-Z]?|AEC-?Q\d{3}|MSL-?\d|FR-?4|X\dR|C0G|NP0|Y5V|Z5U|CORTEX-?[AMR]\d+\+?|ARM\d+|I2C|I2S|CAN-?FD|WI-?FI-?\d?|BLE-?\d(?:\.\d)?|802\.\d+[A-Z]*|[2345]G|ROHS-?\d?|UL-?94-?V-?\d|E\d{2}|Q[1-4]|RM\d+(?:[.,]\d+)?(?:MM)?|\d+-?(?:BITS?|PINS?|PINOS?|POS|POSITIONS?|CONTACTS?|VIAS|WAYS?|CH|CHANNELS?|CANAIS|LAYERS?|CAMADAS|CORES?|PORTAS?|PORTS?|POLOS|POLES|FIOS|WIRES?|SLOTS?|KEYS?|TECLAS)|\d+(?:ST|ND|RD|TH)|V\d+(?:\.\d+)+|REV\.?-?[A-Z0-9]{1,3}|[RCLUQDJTYF]\d{1,3}|\d+(?:A|V|W)?\/\d+(?:A|V|W)?)$/i
 
-/** Package outlines, interface and test standards, reference designators, ordinals, revisions. */
+/** Chip sizes with a component letter (R0402, C0805, RA1206, FB0805) and pin-count packages (8SOIC, 16-PDIP). */
+const FOOTPRINT =
+  /^(?:[A-Z]{0,3}_?(?:01005|0201|0402|0603|0805|1008|1206|1210|1806|1812|2010|2512)|\d{1,3}-?(?:SOIC|SOP|SSOP|TSSOP|MSOP|QFN|DFN|DIP|PDIP|CDIP|EDIP|SIP|QFP|LQFP|TQFP|BGA|SMD|TO\d*))$/i
+
+/** Export-control and compliance classes: EAR99, 3A991, 5A992.c. */
+const EXPORT_CLASS = /^(?:EAR99|\d[A-E]\d{3}(?:\.[a-z])?)$/i
+
+/** Package outlines, footprints, interface and test standards, reference designators, ordinals, revisions. */
 function isPackageOrStandard(t: string): boolean {
-  return PACKAGE.test(t) || STANDARD.test(t)
+  return PACKAGE.test(t) || STANDARD.test(t) || FOOTPRINT.test(t) || EXPORT_CLASS.test(t)
+}
+
+/** A package, footprint, standard or a value with its unit: what sits beside a part number without being one. */
+export function isPackageOrMeasure(t: string): boolean {
+  return isMeasurement(t) || isPackageOrStandard(t)
 }
 
 /** Order, invoice and quote numbers with their usual prefixes: PO-2024-0012, NF-123456, INV2024-7. */

@@ -15,10 +15,13 @@ export interface ColumnRoles {
   excluded: number[]
 }
 
-/** Digi-Key's "-ND" codes and the all-digit order codes of Farnell, RS, Reichelt, TME (6 to 8 digits, maybe grouped). */
+/**
+ * Digi-Key's "-ND" codes, the all-digit order codes of Farnell, RS, Reichelt, TME (6 to 8 digits,
+ * maybe grouped) and Amazon's ASINs (B0 and 8 more).
+ */
 export function isDistributorCode(cell: string): boolean {
   const t = cell.trim()
-  return /^\S+-ND$/i.test(t) || /^\d{3}-?\d{3,5}$/.test(t) || /^\d{6,8}$/.test(t)
+  return /^\S+-ND$/i.test(t) || /^\d{3}-?\d{3,5}$/.test(t) || /^\d{6,8}$/.test(t) || /^B0[0-9A-Z]{8}$/.test(t)
 }
 
 /** A cell whose whole content is one code a reader would take for a manufacturer part number. */
