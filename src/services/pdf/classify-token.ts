@@ -97,10 +97,10 @@ function isMeasurement(t: string): boolean {
 }
 
 const PACKAGE =
-  /^(?:SOT|SOD|SOIC|SO|SOP|TSSOP|HTSSOP|MSOP|VSSOP|SSOP|QSOP|TSOP|QFN|VQFN|WQFN|UQFN|TQFN|DFN|WDFN|UDFN|TDFN|WSON|VSON|USON|XSON|SON|LQFP|TQFP|QFP|PQFP|BGA|FBGA|LFBGA|DIP|PDIP|CDIP|SIP|TO|DO|SC|SMA|SMB|SMC|SMD|WLCSP|CSP|LGA|PLCC|D2PAK|DPAK|IPAK|SOJ|MELF|HSOP|ESOP|LCC|MICROSMP|POWERPAK|POWERSO)-?\d*(?:[-/]\d+)*[A-Z]{0,2}$/i
+  /^(?:SOT|SOD|SOIC|SO|SOP|TSSOP|HTSSOP|MSOP|VSSOP|SSOP|QSOP|TSOP|QFN|VQFN|WQFN|UQFN|TQFN|DFN|WDFN|UDFN|TDFN|WSON|VSON|USON|XSON|SON|LQFP|TQFP|QFP|PQFP|BGA|FBGA|LFBGA|DIP|PDIP|CDIP|SIP|SIL|DIL|TO|DO|SC|SMA|SMB|SMC|SMD|WLCSP|CSP|LGA|PLCC|D2PAK|DPAK|IPAK|SOJ|MELF|HSOP|ESOP|LCC|MICROSMP|POWERPAK|POWERSO)-?\d*(?:[-/]\d+)*[A-Z]{0,2}$/i
 
 const STANDARD =
-  /^(?:IP\d{2}K?|CAT-?\d[AE]?|USB-?\d(?:\.\d)?(?:-?[ABC])?|RJ-?\d{2}|DB-?\d{1,2}|DE-?9|DDR\d[LX]?|LPDDR\d[XE]?|PCIE?-?\d(?:\.\d)?|HDMI-?\d(?:\.\d)?|SATA-?\d|M\d+(?:[.,]\d+)?(?:X\d+(?:[.,]\d+)?)?|RS-?\d{3}[A-Z]?|(?:IEC|ISO|EN|UL|IPC|NBR|ASTM|DIN|IEEE|CISPR|JESD|MIL|NR)-?\d+(?:[-.:/]\d+)*[A-Z]?|AEC-?Q\d{3}|MSL-?\d|FR-?4|X\dR|C0G|NP0|Y5V|Z5U|CORTEX-?[AMR]\d+\+?|ARM\d+|I2C|I2S|CAN-?FD|WI-?FI-?\d?|BLE-?\d(?:\.\d)?|802\.\d+[A-Z]*|[2345]G|ROHS-?\d?|UL-?94-?V-?\d|E\d{2}|Q[1-4]|RM\d+(?:[.,]\d+)?(?:MM)?|\d+-?(?:BITS?|PINS?|PINOS?|POS|POSITIONS?|CONTACTS?|VIAS|WAYS?|CH|CHANNELS?|CANAIS|LAYERS?|CAMADAS|CORES?|PORTAS?|PORTS?|POLOS|POLES|FIOS|WIRES?|SLOTS?|KEYS?|TECLAS)|\d+(?:ST|ND|RD|TH)|V\d+(?:\.\d+)+|REV\.?-?[A-Z0-9]{1,3}|[RCLUQDJTYF]\d{1,3}|\d+(?:A|V|W)?\/\d+(?:A|V|W)?)$/i
+  /^(?:IP\d{2}K?|CAT-?\d[AE]?|USB-?\d(?:\.\d)?(?:-?[ABC])?|RJ-?\d{2}|DB-?\d{1,2}|DE-?9|DDR\d[LX]?|LPDDR\d[XE]?|PCIE?-?\d(?:\.\d)?|HDMI-?\d(?:\.\d)?|SATA-?\d|M\d+(?:[.,]\d+)?(?:X\d+(?:[.,]\d+)?)?|RS-?\d{3}[A-Z]?|(?:IEC|ISO|EN|UL|IPC|NBR|ASTM|DIN|IEEE|CISPR|JESD|MIL|NR)-?\d+(?:[-.:/]\d+)*[A-Z]?|AEC-?Q\d{3}|MSL-?\d|FR-?4|X\dR|C0G|NP0|Y5V|Z5U|CORTEX-?[AMR]\d+\+?|ARM\d+|I2C|I2S|CAN-?FD|WI-?FI-?\d?|BLE-?\d(?:\.\d)?|802\.\d+[A-Z]*|[2345]G|ROHS-?\d?|UL-?94-?V-?\d|E\d{2}|Q[1-4]|RM\d+(?:[.,]\d+)?(?:MM)?|(?:ID|OD|DIA)\d+(?:[.,/]\d+)*(?:MM|IN)?|\d+-?(?:BITS?|PINS?|PINOS?|POS|POSITIONS?|CONTACTS?|VIAS|WAYS?|CH|CHANNELS?|CANAIS|LAYERS?|CAMADAS|CORES?|PORTAS?|PORTS?|POLOS|POLES|FIOS|WIRES?|SLOTS?|KEYS?|TECLAS)|\d+(?:ST|ND|RD|TH)|V\d+(?:\.\d+)+|REV\.?-?[A-Z0-9]{1,3}|[RCLUQDJTYF]\d{1,3}|\d+(?:A|V|W)?\/\d+(?:A|V|W)?)$/i
 
 /** Chip sizes with a component letter (R0402, C0805, RA1206, FB0805) and pin-count packages (8SOIC, 16-PDIP). */
 const FOOTPRINT =

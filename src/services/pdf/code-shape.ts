@@ -49,9 +49,14 @@ export function wholeCellCode(cell: string): string | null {
   const standalone = pieces.filter((p) => tokenize(p).some((t) => isPartNumber(t.token, 'free')))
   if (standalone.length !== 1) return null
   // "BC847 SOT23", "LM358 8SOIC": the other pieces are a package or a value, not part of the code.
+  // "62256 AS6C62256-55PCN", "4.9152 MHz ECS-49-20-1X": a generic name or a value beside the code.
+  const code = standalone[0]!.toUpperCase()
   const others = pieces.filter((p) => p !== standalone[0])
-  return others.some((p) => isPackageOrMeasure(p)) ? null : pieces.join(' ')
+  const apart = (p: string) => isPackageOrMeasure(p) || code.includes(p.toUpperCase()) || /^\d+[.,]\d+$/.test(p) || UNIT_WORD.test(p)
+  return others.some(apart) ? null : pieces.join(' ')
 }
+
+const UNIT_WORD = /^[pnuµmkMG]?(?:Hz|F|H|V|A|W|Ohms?|Ω|%)$/
 
 function balanced(s: string): boolean {
   let depth = 0

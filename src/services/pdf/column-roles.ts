@@ -53,5 +53,9 @@ export function columnRoles(header: TableHeader, rows: Row[]): ColumnRoles {
     if (score >= PART_SHARE) candidates.push({ index: i, score })
   })
   if (!roles.manufacturer.length) roles.manufacturer = candidates.sort((a, b) => b.score - a.score).map((c) => c.index)
+  // "Invoice Date | Due Date | Reference": without a description, quantity or part-number column
+  // this is a document's info block, and its generic code is the document's reference.
+  const itemTable = roles.manufacturer.length > 0 || header.columns.some((c) => c.kind === 'desc' || c.kind === 'qty')
+  if (!itemTable) roles.generic = []
   return roles
 }

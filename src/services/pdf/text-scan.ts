@@ -36,6 +36,9 @@ export function descriptionCodes(text: string): string[] {
   const masked = new Set<number>()
   for (const m of folded.matchAll(NOT_A_PART)) masked.add(m.index + m[0].length)
   for (const m of folded.matchAll(PREFIX)) masked.add(m.index + m[0].length) // handled by prefixedCodes
+  // "[FURN_7777] Office Chair": ERP exports put the seller's own product code in brackets up front.
+  const bracketed = /^\s*\[([^\]\s]+)\]/.exec(text)
+  if (bracketed) masked.add(text.indexOf(bracketed[1]!))
   return dropContained(
     tokenize(text)
       .filter((t) => !masked.has(t.start))
