@@ -47,8 +47,11 @@ const MANUFACTURER_PN = [
   'hersteller nr', 'herst-nr', 'teilenummer', 'typ', 'type number',
 ]
 
+/** A distributor's name alone over a column: its order codes ("Farnell / Element 14", "Mouser"). */
+const DISTRIBUTORS = SELLERS.slice(0, SELLERS.indexOf('supplier'))
+
 const ORDER_CODE = [
-  ...pairs(SELLERS, CODE_WORDS), 'order code', 'order no', 'order number', 'ordering code', 'order #',
+  ...pairs(SELLERS, CODE_WORDS), ...DISTRIBUTORS, 'order code', 'order no', 'order number', 'ordering code', 'order #',
   'bestellnummer', 'bestell-nr', 'bestellnr', 'bestell nr', 'artikelnummer', 'artikel-nr', 'artikelnr', 'art-nr',
   'art no', 'art nr', 'art #', 'ref fournisseur', 'reference fournisseur', 'code fournisseur', 'referencia proveedor',
   'cod proveedor', 'codigo proveedor', 'codigo del proveedor', 'cod fornecedor', 'codigo fornecedor',
@@ -67,7 +70,7 @@ const GENERIC_CODE = [
   'artigo', 'article', 'article no', 'referenz',
 ]
 
-const VALUE = ['value', 'comment', 'device', 'name', 'id', 'wert', 'valeur', 'valor nominal', 'bauteil', 'component', 'componente']
+const VALUE = ['value', 'comment', 'comments', 'device', 'name', 'id', 'wert', 'valeur', 'valor nominal', 'bauteil', 'component', 'componente']
 
 const DESCRIPTION = [
   'descricao', 'description', 'desc', 'descricao do produto', 'descricao do item', 'descricao do material',
@@ -99,7 +102,7 @@ const OTHER = [
   'package', 'pattern', 'libref', 'library', 'case', 'gehause', 'boitier', 'encapsulado', 'hersteller',
   'fabricant', 'supplier', 'vendor', 'distributor', 'provider', 'fournisseur', 'proveedor', 'proveidor',
   'lieferant', 'fornecedor', 'link', 'url', 'preis', 'prix', 'precio', 'vat', '+vat', 'mwst', 'tva', 'iva',
-  'comments', 'kommentar', 'commentaire', 'bemerkung', 'remarque', 'alternative', 'datasheet',
+  'kommentar', 'commentaire', 'bemerkung', 'remarque', 'alternative', 'datasheet',
 ]
 
 const TERMS = new Map<string, HeaderTerm>()
