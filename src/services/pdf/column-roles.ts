@@ -21,7 +21,12 @@ export interface ColumnRoles {
  */
 export function isDistributorCode(cell: string): boolean {
   const t = cell.trim()
-  return /^\S+-ND$/i.test(t) || /^\d{3}-?\d{3,5}$/.test(t) || /^\d{6,8}$/.test(t) || /^B0[0-9A-Z]{8}$/.test(t)
+  return isSellerCode(t) || /^\d{3}-?\d{3,5}$/.test(t) || /^\d{6,8}$/.test(t)
+}
+
+/** Codes that are a seller's by their shape alone, wherever they stand: Digi-Key "…-ND", Amazon ASINs. */
+export function isSellerCode(code: string): boolean {
+  return /^\S+-ND$/i.test(code) || /^B0[0-9A-Z]{8}$/.test(code)
 }
 
 /** A cell whose whole content is one code a reader would take for a manufacturer part number. */

@@ -1,5 +1,5 @@
 import { tokenize } from './classify-token.js'
-import { columnRoles, type ColumnRoles } from './column-roles.js'
+import { columnRoles, isSellerCode, type ColumnRoles } from './column-roles.js'
 import { buildLines } from './layout.js'
 import { parseQuantity } from './quantity.js'
 import { readPdfText } from './read-pdf.js'
@@ -83,7 +83,7 @@ function readRow(row: Row, header: TableHeader, roles: ColumnRoles): { codes: st
   }
   codes = [...codes, ...prefixedCodes(row.cells.join('  '))]
   const excluded = new Set(roles.excluded.flatMap((i) => tokenize(cell(i)).map((t) => t.token.toUpperCase())))
-  const unique = [...new Map(codes.filter((c) => !excluded.has(c.toUpperCase())).map((c) => [c.toUpperCase(), c])).values()]
+  const unique = [...new Map(codes.filter((c) => !excluded.has(c.toUpperCase()) && !isSellerCode(c)).map((c) => [c.toUpperCase(), c])).values()]
   const quantity = qtyIndex >= 0 ? parseQuantity(cell(qtyIndex)) : undefined
   return { codes: unique, description, quantity }
 }

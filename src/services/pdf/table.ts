@@ -298,15 +298,18 @@ export function tableEnd(lines: Line[], start: number, header: TableHeader, isHe
  */
 export function buildRows(lines: Line[], header: TableHeader): Row[] {
   const cols = header.columns
-  const pick = (kinds: ColumnKind[]) => cols.flatMap((c, i) => (kinds.includes(c.kind) ? [i] : []))
+  const body = lines.filter((line) => !/^[-=_.\s]+$/.test(line.text)) // rules under a text-mode header
+  const lineCellsOf = body.map((line) => lineCells(line, header))
+  // A column left empty in every line (its numbers drawn under the neighbouring label) anchors nothing.
+  const filled = (i: number) => lineCellsOf.some((cells) => cells[i])
+  const pick = (kinds: ColumnKind[]) => cols.flatMap((c, i) => (kinds.includes(c.kind) && filled(i) ? [i] : []))
   let anchors = pick(['item', 'qty'])
   if (!anchors.length) anchors = pick(['pn', 'value', 'order', 'internal'])
   if (!anchors.length) anchors = pick(['other'])
 
   const rows: Row[] = []
-  for (const line of lines) {
-    if (/^[-=_.\s]+$/.test(line.text)) continue // rule under a text-mode header
-    const cells = lineCells(line, header)
+  for (const [k, line] of body.entries()) {
+    const cells = lineCellsOf[k]!
     const current = rows[rows.length - 1]
     const opens = !current || !anchors.length || anchors.some((i) => cells[i])
     if (opens) {
