@@ -24,7 +24,7 @@ import { extractPartNumbers, PdfRejectedError } from '../../src/services/pdf/ind
 
 // Measured 2026-12-07 on 31 files: macro P 0.915, macro R 0.520 (micro P 0.917, micro R 0.722).
 // Before the column roles of issue 13: macro P 0.917, R 0.307 (micro P 0.526, R 0.122).
-const FLOOR = { macroPrecision: 0.91, macroRecall: 0.52 }
+const FLOOR = { macroPrecision: 0.91, macroRecall: 0.51 }
 
 const here = dirname(fileURLToPath(import.meta.url))
 const realDir = join(here, 'real')
