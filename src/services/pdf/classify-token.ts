@@ -41,7 +41,16 @@ export function isPartNumber(token: string, context: TokenContext): boolean {
   }
   if (context === 'free' && digits < 2) return false
   if (/^[A-Z]?[a-z]{2,}\d{1,4}$/.test(t)) return false // "Item10", "page12": a word with a number glued on
-  return !isMeasurement(t) && !isPackageOrStandard(t) && !isDocumentNumber(t) && !isDateOrTime(t) && !isUrl(t)
+  return !isMeasurement(t) && !isPackageOrStandard(t) && !isPackageWithValue(t) && !isDocumentNumber(t) && !isDateOrTime(t) && !isUrl(t)
+}
+
+/**
+ * A package and a value strung together is a generic description or a shop's house code, not a
+ * manufacturer part number: SMD0805-1K2-1, QFN-20_5x5mm, USB-3.5MM-DIP.
+ */
+function isPackageWithValue(t: string): boolean {
+  const pieces = t.split(/[-_]/).filter(Boolean)
+  return pieces.length > 1 && pieces.some((p) => PACKAGE.test(p) || FOOTPRINT.test(p)) && pieces.some((p) => isMeasurement(p))
 }
 
 /** NCM, CNPJ/CPF, CEP, phone numbers, dates in digit-only form. */
@@ -81,7 +90,7 @@ export function validCnpj(d: string): boolean {
 }
 
 const UNIT =
-  /^[±+~-]?\d+(?:[.,]\d+)?(?:[pnuµμmkKMGT]?(?:F|H|OHMS?|R|V|VAC|VDC|VRMS|A|AH|W|WH|VA|HZ|S|B|BITS?|BPS|BYTES?|DB|DBM|DBI)|[kKM]|%|PPM|MM|CM|M|IN|MILS?|°C|ºC|C|K|AWG|PCS?|P[CÇ]S?|UN|UND|UNID|EA|RL|REELS?|X|VIAS|PINOS?|PINS?|P|WAY|CH|NM|LM|MCD|CD|G|KG|L|ML|MIN|H|HRS?|DIAS?|DAYS?)$/i
+  /^[±+~-]?\d+(?:[.,]\d+)?(?:[pnuµμmkKMGT]?(?:F|H|OHMS?|R|V|VAC|VDC|VRMS|A|AH|W|WH|VA|HZ|S|B|BITS?|BPS|BYTES?|DB|DBM|DBI)|[kKM]|[pnuµμ]|%|PPM|MM|CM|M|IN|MILS?|°C|ºC|C|K|AWG|PCS?|P[CÇ]S?|UN|UND|UNID|EA|RL|REELS?|X|VIAS|PINOS?|PINS?|P|WAY|CH|NM|LM|MCD|CD|G|KG|L|ML|MIN|H|HRS?|DIAS?|DAYS?)$/i
 /** Resistor/capacitor shorthand: 4K7, 2R2, 0R47, 4n7. */
 const RKM = /^\d+(?:[RKMUPµ]|n)\d{1,2}$/i
 
@@ -100,7 +109,7 @@ const PACKAGE =
   /^(?:SOT|SOD|SOIC|SO|SOP|TSSOP|HTSSOP|MSOP|VSSOP|SSOP|QSOP|TSOP|QFN|VQFN|WQFN|UQFN|TQFN|DFN|WDFN|UDFN|TDFN|WSON|VSON|USON|XSON|SON|LQFP|TQFP|QFP|PQFP|BGA|FBGA|LFBGA|DIP|PDIP|CDIP|SIP|SIL|DIL|TO|DO|SC|SMA|SMB|SMC|SMD|WLCSP|CSP|LGA|PLCC|D2PAK|DPAK|IPAK|SOJ|MELF|HSOP|ESOP|LCC|MICROSMP|POWERPAK|POWERSO)-?\d*(?:[-/]\d+)*[A-Z]{0,2}$/i
 
 const STANDARD =
-  /^(?:IP\d{2}K?|CAT-?\d[AE]?|USB-?\d(?:\.\d)?(?:-?[ABC])?|RJ-?\d{2}|DB-?\d{1,2}|DE-?9|DDR\d[LX]?|LPDDR\d[XE]?|PCIE?-?\d(?:\.\d)?|HDMI-?\d(?:\.\d)?|SATA-?\d|M\d+(?:[.,]\d+)?(?:X\d+(?:[.,]\d+)?)?|RS-?\d{3}[A-Z]?|(?:IEC|ISO|EN|UL|IPC|NBR|ASTM|DIN|IEEE|CISPR|JESD|MIL|NR)-?\d+(?:[-.:/]\d+)*[A-Z]?|AEC-?Q\d{3}|MSL-?\d|FR-?4|X\dR|C0G|NP0|Y5V|Z5U|CORTEX-?[AMR]\d+\+?|ARM\d+|I2C|I2S|CAN-?FD|WI-?FI-?\d?|BLE-?\d(?:\.\d)?|802\.\d+[A-Z]*|[2345]G|ROHS-?\d?|UL-?94-?V-?\d|E\d{2}|Q[1-4]|RM\d+(?:[.,]\d+)?(?:MM)?|(?:ID|OD|DIA)\d+(?:[.,/]\d+)*(?:MM|IN)?|\d+-?(?:BITS?|PINS?|PINOS?|POS|POSITIONS?|CONTACTS?|VIAS|WAYS?|CH|CHANNELS?|CANAIS|LAYERS?|CAMADAS|CORES?|PORTAS?|PORTS?|POLOS|POLES|FIOS|WIRES?|SLOTS?|KEYS?|TECLAS)|\d+(?:ST|ND|RD|TH)|V\d+(?:\.\d+)+|REV\.?-?[A-Z0-9]{1,3}|[RCLUQDJTYF]\d{1,3}|\d+(?:A|V|W)?\/\d+(?:A|V|W)?)$/i
+  /^(?:IP\d{2}K?|CAT-?\d[AE]?|USB-?\d(?:\.\d)?(?:-?[ABC])?|RJ-?\d{2}|DB-?\d{1,2}|DE-?9|DDR\d[LX]?|LPDDR\d[XE]?|PCIE?-?\d(?:\.\d)?|HDMI-?\d(?:\.\d)?|SATA-?\d|M\d+(?:[.,]\d+)?(?:X\d+(?:[.,]\d+)?)?|[A-Z]{1,3}\d{1,2}X\d{1,3}(?:MM)?|RS-?\d{3}[A-Z]?|(?:IEC|ISO|EN|UL|IPC|NBR|ASTM|DIN|IEEE|CISPR|JESD|MIL|NR)-?\d+(?:[-.:/]\d+)*[A-Z]?|AEC-?Q\d{3}|MSL-?\d|FR-?4|X\dR|C0G|NP0|Y5V|Z5U|CORTEX-?[AMR]\d+\+?|ARM\d+|I2C|I2S|CAN-?FD|WI-?FI-?\d?|BLE-?\d(?:\.\d)?|802\.\d+[A-Z]*|[2345]G|ROHS-?\d?|UL-?94-?V-?\d|E\d{2}|Q[1-4]|RM\d+(?:[.,]\d+)?(?:MM)?|(?:ID|OD|DIA)\d+(?:[.,/]\d+)*(?:MM|IN)?|\d+-?(?:BITS?|PINS?|PINOS?|POS|POSITIONS?|CONTACTS?|VIAS|WAYS?|CH|CHANNELS?|CANAIS|LAYERS?|CAMADAS|CORES?|PORTAS?|PORTS?|POLOS|POLES|FIOS|WIRES?|SLOTS?|KEYS?|TECLAS)|\d+(?:ST|ND|RD|TH)|V\d+(?:\.\d+)+|REV\.?-?[A-Z0-9]{1,3}|[RCLUQDJTYF]\d{1,3}|\d+(?:A|V|W)?\/\d+(?:A|V|W)?)$/i
 
 /** Chip sizes with a component letter (R0402, C0805, RA1206, FB0805) and pin-count packages (8SOIC, 16-PDIP). */
 const FOOTPRINT =

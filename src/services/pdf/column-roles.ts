@@ -43,8 +43,8 @@ function share(rows: Row[], index: number, test: (cell: string) => boolean): num
 
 /** Most filled cells are distributor codes: a seller's column whatever its header says. */
 const DISTRIBUTOR_SHARE = 0.5
-/** Enough part-number-like cells for a column headed "Value", "Name", "ID"… to be read as part numbers. */
-const PART_SHARE = 0.5
+/** Enough part-number-like cells (each still checked strictly) for a column headed "Value", "Name", "ID"… to be read as part numbers. */
+const PART_SHARE = 0.3
 
 export function columnRoles(header: TableHeader, rows: Row[]): ColumnRoles {
   const roles: ColumnRoles = { manufacturer: [], generic: [], excluded: [] }

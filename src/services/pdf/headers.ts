@@ -77,13 +77,14 @@ const DESCRIPTION = [
   'descricao dos produtos', 'descricao do servico', 'descricao/especificacao', 'produto', 'product',
   'item description', 'product description', 'especificacao', 'discriminacao', 'discriminacao do produto',
   'denominacao', 'designation', 'details', 'descripcion', 'descripcio', 'beschreibung', 'bezeichnung',
-  'artikelbezeichnung', 'libelle', 'info', 'omschrijving',
+  'artikelbezeichnung', 'libelle', 'info', 'omschrijving', 'описание', 'наименование', 'название',
+  'съставен елемент', 'составной элемент', 'елемент', 'элемент',
 ]
 
 const QUANTITY = [
   'qtd', 'qtde', 'qt', 'quant', 'quantidade', 'qty', 'quantity', 'qnt', 'qtd pedida', 'quantidade pedida',
   'ordered qty', 'order qty', 'qty ordered', 'qtd solicitada', 'menge', 'anzahl', 'stuck', 'stk', 'cantidad',
-  'cant', 'quantite', 'qte', 'aantal', 'req', 'pcs',
+  'cant', 'quantite', 'qte', 'aantal', 'req', 'pcs', 'количество', 'кол-во', 'брой',
 ]
 
 const ITEM = ['item', '#', 'no', 'n', 'nr', 'seq', 'pos', 'position', 'posicao', 'line', 'linha', 'it']
@@ -102,7 +103,7 @@ const OTHER = [
   'package', 'pattern', 'libref', 'library', 'case', 'gehause', 'boitier', 'encapsulado', 'hersteller',
   'fabricant', 'supplier', 'vendor', 'distributor', 'provider', 'fournisseur', 'proveedor', 'proveidor',
   'lieferant', 'fornecedor', 'link', 'url', 'preis', 'prix', 'precio', 'vat', '+vat', 'mwst', 'tva', 'iva',
-  'kommentar', 'commentaire', 'bemerkung', 'remarque', 'alternative', 'datasheet',
+  'kommentar', 'забележка', 'примечание', 'бележка', 'commentaire', 'bemerkung', 'remarque', 'alternative', 'datasheet',
 ]
 
 const TERMS = new Map<string, HeaderTerm>()

@@ -95,7 +95,8 @@ export function detectHeader(lines: Line[], i: number): { header: TableHeader; c
   const single = headerCells(line.segments)
   const next = lines[i + 1]
   const sameSize = next && Math.abs(next.size - line.size) < 0.15 * line.size
-  if (single && next && sameSize && next.y - line.y < 1.8 * line.size && next.y > line.y && !/\d/.test(next.text)) {
+  // Tried even when the first line alone is no header: "Designator  Quantity" over "Name".
+  if (next && sameSize && next.y - line.y < 1.8 * line.size && next.y > line.y && !/\d/.test(next.text)) {
     const cells = headerCells(mergeHeaderLines(line, next))
     // Kept only if it recognises at least as many labels (a first body row without digits would not).
     if (cells) {
