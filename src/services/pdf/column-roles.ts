@@ -16,12 +16,13 @@ export interface ColumnRoles {
 }
 
 /**
- * Digi-Key's "-ND" codes, the all-digit order codes of Farnell, RS, Reichelt, TME (6 to 8 digits,
- * maybe grouped) and Amazon's ASINs (B0 and 8 more).
+ * Digi-Key's "-ND" codes, Mouser's "595-" prefix before a manufacturer code, the all-digit order
+ * codes of Farnell, RS, Reichelt, TME (6 to 8 digits, maybe grouped) and Amazon's ASINs. Judged
+ * over a whole column: a few manufacturer codes have the same shape (Keystone 302-S101).
  */
 export function isDistributorCode(cell: string): boolean {
   const t = cell.trim()
-  return isSellerCode(t) || /^\d{3}-?\d{3,5}$/.test(t) || /^\d{6,8}$/.test(t)
+  return isSellerCode(t) || /^\d{3}-?\d{3,5}$/.test(t) || /^\d{6,8}$/.test(t) || /^\d{3}-(?=\S*[A-Z])\S{3,}$/i.test(t)
 }
 
 /** Codes that are a seller's by their shape alone, wherever they stand: Digi-Key "…-ND", Amazon ASINs. */
