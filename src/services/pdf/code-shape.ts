@@ -52,7 +52,9 @@ export function wholeCellCode(cell: string): string | null {
   // "62256 AS6C62256-55PCN", "4.9152 MHz ECS-49-20-1X": a generic name or a value beside the code.
   const code = standalone[0]!.toUpperCase()
   const others = pieces.filter((p) => p !== standalone[0])
-  const apart = (p: string) => isPackageOrMeasure(p) || code.includes(p.toUpperCase()) || /^\d+[.,]\d+$/.test(p) || UNIT_WORD.test(p)
+  // Words in lower case ("profile", "e.g. Walsin") are prose around the code, not a piece of it.
+  const apart = (p: string) =>
+    isPackageOrMeasure(p) || code.includes(p.toUpperCase()) || /^\d+[.,]\d+$/.test(p) || UNIT_WORD.test(p) || /[a-z]{2}/.test(p)
   return others.some(apart) ? null : pieces.join(' ')
 }
 
