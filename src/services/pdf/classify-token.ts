@@ -41,7 +41,16 @@ export function isPartNumber(token: string, context: TokenContext): boolean {
   }
   if (context === 'free' && digits < 2) return false
   if (/^[A-Z]?[a-z]{2,}\d{1,4}$/.test(t)) return false // "Item10", "page12": a word with a number glued on
-  return !isMeasurement(t) && !isPackageOrStandard(t) && !isPackageWithValue(t) && !isDocumentNumber(t) && !isDateOrTime(t) && !isUrl(t)
+  return !isMeasurement(t) && !isPackageOrStandard(t) && !isPackageWithValue(t) && !isLibraryName(t) && !isDocumentNumber(t) && !isDateOrTime(t) && !isUrl(t)
+}
+
+/**
+ * EDA library and footprint names join words with underscores (HEADER_1X4_male, C_100u_KEMET_C,
+ * R_0402_5MIL_DWS); manufacturer part numbers do not use a whole word between underscores.
+ */
+function isLibraryName(t: string): boolean {
+  const pieces = t.split('_')
+  return pieces.length > 1 && pieces.some((p) => /^[A-Za-z]{3,}$/.test(p))
 }
 
 /**
