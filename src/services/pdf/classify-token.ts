@@ -12,7 +12,8 @@ const CHARSET = /^[A-Za-z0-9][A-Za-z0-9\-./+#_]*$/
 /** Tokens as they appear in running text, with their offsets. */
 export function tokenize(text: string): Array<{ token: string; start: number; end: number }> {
   const out: Array<{ token: string; start: number; end: number }> = []
-  for (const m of text.matchAll(/[^\s,;()[\]{}|"'<>]+/g)) {
+  // Unicode hyphens and the minus sign are hyphens (one character each: offsets stay valid).
+  for (const m of text.replace(/[\u2010-\u2013\u2212]/g, '-').matchAll(/[^\s,;()[\]{}|"'<>]+/g)) {
     const cleaned = cleanToken(m[0])
     if (!cleaned) continue
     const start = m.index + m[0].indexOf(cleaned)
