@@ -86,7 +86,7 @@ test('attribute lists are split, suffixes kept', async (t) => {
 })
 
 test('packages, footprints, export classes and house codes are not part numbers', async (t) => {
-  for (const token of ['EAR99', '8SOIC', '16-PDIP', 'R0402', 'RA1206', 'SMD0805-1K2-1', 'QFN-20_5x5mm', 'USB-3.5MM-DIP', '100u', 'PH0x50', '10-POS', 'HEADER_1X4_male', 'R_0402_5MIL_DWS']) {
+  for (const token of ['EAR99', '8SOIC', '16-PDIP', 'R0402', 'RA1206', 'SMD0805-1K2-1', 'QFN-20_5x5mm', 'USB-3.5MM-DIP', '100u', 'PH0x50', '10-POS', 'HEADER_1X4_male', 'R_0402_5MIL_DWS', 'XH2.54', 'KF7.62']) {
     t.notOk(isPartNumber(token, 'labelled'), `labelled ${token}`)
     t.notOk(isPartNumber(token, 'free'), `free ${token}`)
   }

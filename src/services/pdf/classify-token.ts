@@ -125,12 +125,15 @@ const STANDARD =
 const FOOTPRINT =
   /^(?:[A-Z]{0,3}_?(?:01005|0201|0402|0603|0805|1008|1206|1210|1806|1812|2010|2512)|\d{1,3}-?(?:SOIC|SOP|SSOP|TSSOP|MSOP|QFN|DFN|DIP|PDIP|CDIP|EDIP|SIP|QFP|LQFP|TQFP|BGA|SMD|TO\d*))$/i
 
+/** A connector family with its pitch (XH2.54, XH-2.54, KF7.62, PH2.0): a kind of part, not an orderable one. */
+const PITCH_SERIES = /^[A-Z]{1,4}-?(?:1\.0|1\.25|1\.27|1\.5|2\.0|2\.5|2\.54|3\.5|3\.81|3\.96|5\.0|5\.08|7\.5|7\.62)(?:MM)?$/i
+
 /** Export-control and compliance classes: EAR99, 3A991, 5A992.c. */
 const EXPORT_CLASS = /^(?:EAR99|\d[A-E]\d{3}(?:\.[a-z])?)$/i
 
 /** Package outlines, footprints, interface and test standards, reference designators, ordinals, revisions. */
 function isPackageOrStandard(t: string): boolean {
-  return PACKAGE.test(t) || STANDARD.test(t) || FOOTPRINT.test(t) || EXPORT_CLASS.test(t)
+  return PACKAGE.test(t) || STANDARD.test(t) || FOOTPRINT.test(t) || PITCH_SERIES.test(t) || EXPORT_CLASS.test(t)
 }
 
 /** A package, footprint, standard or a value with its unit: what sits beside a part number without being one. */

@@ -103,7 +103,7 @@ const OTHER = [
   'package', 'pattern', 'libref', 'library', 'case', 'gehause', 'boitier', 'encapsulado', 'hersteller',
   'fabricant', 'supplier', 'vendor', 'distributor', 'provider', 'fournisseur', 'proveedor', 'proveidor',
   'lieferant', 'fornecedor', 'link', 'url', 'preis', 'prix', 'precio', 'vat', '+vat', 'mwst', 'tva', 'iva',
-  'kommentar', 'забележка', 'примечание', 'бележка', 'commentaire', 'bemerkung', 'remarque', 'alternative', 'datasheet',
+  'ordered', 'mul', 'multiple', 'kommentar', 'забележка', 'примечание', 'бележка', 'commentaire', 'bemerkung', 'remarque', 'alternative', 'datasheet',
 ]
 
 const TERMS = new Map<string, HeaderTerm>()
