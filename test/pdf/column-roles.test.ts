@@ -86,8 +86,12 @@ test('attribute lists are split, suffixes kept', async (t) => {
 })
 
 test('packages, footprints, export classes and house codes are not part numbers', async (t) => {
-  for (const token of ['EAR99', '8SOIC', '16-PDIP', 'R0402', 'RA1206', 'SMD0805-1K2-1', 'QFN-20_5x5mm', 'USB-3.5MM-DIP', '100u', 'PH0x50', '10-POS', 'HEADER_1X4_male', 'R_0402_5MIL_DWS', 'XH2.54', 'KF7.62']) {
+  for (const token of ['EAR99', '8SOIC', '16-PDIP', 'R0402', 'RA1206', 'SMD0805-1K2-1', 'QFN-20_5x5mm', 'USB-3.5MM-DIP', '100u', 'PH0x50', '10-POS', 'HEADER_1X4_male', 'R_0402_5MIL_DWS', 'XH2.54', 'KF7.62', '4B8_2.2k', 'Q12MHz']) {
     t.notOk(isPartNumber(token, 'labelled'), `labelled ${token}`)
     t.notOk(isPartNumber(token, 'free'), `free ${token}`)
   }
+})
+
+test('short diode part numbers are not read as values with a reference letter', async (t) => {
+  for (const pn of ['S1M', 'S1A', 'SS34', 'BAT54C']) t.ok(isPartNumber(pn, 'labelled'), `labelled ${pn}`)
 })

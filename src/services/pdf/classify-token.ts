@@ -46,12 +46,13 @@ export function isPartNumber(token: string, context: TokenContext): boolean {
 }
 
 /**
- * EDA library and footprint names join words with underscores (HEADER_1X4_male, C_100u_KEMET_C,
- * R_0402_5MIL_DWS); manufacturer part numbers do not use a whole word between underscores.
+ * EDA library and footprint names join words or values with underscores (HEADER_1X4_male,
+ * R_0402_5MIL_DWS, 4B8_2.2k); manufacturer part numbers do not put a whole word or a value between
+ * underscores.
  */
 function isLibraryName(t: string): boolean {
   const pieces = t.split('_')
-  return pieces.length > 1 && pieces.some((p) => /^[A-Za-z]{3,}$/.test(p))
+  return pieces.length > 1 && pieces.some((p) => /^[A-Za-z]{3,}$/.test(p) || (/[a-z]/i.test(p) && isMeasurement(p)))
 }
 
 /**
@@ -107,6 +108,8 @@ const RKM = /^\d+(?:[RKMUPµ]|n)\d{1,2}$/i
 /** Values with units, alone or combined: 100nF, 10V, 1/4W, 5%, 100nF/50V, 3-17V, 10x10mm, 4K7. */
 function isMeasurement(t: string): boolean {
   if (UNIT.test(t) || RKM.test(t)) return true
+  // A reference letter glued to a value with a unit of two letters or more: Q12MHz, C10uF (not S1M, S1A).
+  if (/^[A-Z]\d[\d.,]*[a-zµ]*[A-Za-z]{2,}$/i.test(t) && UNIT.test(t.slice(1)) && /[A-Za-zµ]{2,}$/.test(t.slice(1))) return true
   if (/^\d+(?:[.,]\d+)?(?:x\d+(?:[.,]\d+)?)+(?:mm|cm|m|in)?$/i.test(t)) return true // dimensions
   const parts = t.split(/[/~]|(?<=\d)[-x](?=[\d.])|(?<=[a-zA-Z%])-(?=\d)/i)
   if (parts.length > 1 && parts.every((p) => p === '' || /^\d+(?:[.,]\d+)?$/.test(p) || UNIT.test(p) || RKM.test(p))) {
