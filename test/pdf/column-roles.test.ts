@@ -95,3 +95,10 @@ test('packages, footprints, export classes and house codes are not part numbers'
 test('short diode part numbers are not read as values with a reference letter', async (t) => {
   for (const pn of ['S1M', 'S1A', 'SS34', 'BAT54C']) t.ok(isPartNumber(pn, 'labelled'), `labelled ${pn}`)
 })
+
+test('column roles: a generic code column of numbers only is the buyer\'s item code', async (t) => {
+  const internal = table([['pn', 2], ['desc', 0], ['qty', 0]], [['10082', 'Cable USB LM358N', '1'], ['10210', 'SD Card', '1'], ['10273', 'Cable', '2']])
+  t.same(columnRoles(internal.header, internal.rows), { manufacturer: [], generic: [], excluded: [0] })
+  const mixed = table([['pn', 2], ['desc', 0]], [['MMBT3904LT1G', 'Transistor'], ['744031220', 'Indutor'], ['TPS62130RGTR', 'Buck']])
+  t.same(columnRoles(mixed.header, mixed.rows).generic, [0], 'a few all-digit part numbers among others: read')
+})

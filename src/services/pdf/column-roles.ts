@@ -11,7 +11,7 @@ export interface ColumnRoles {
   manufacturer: number[]
   /** Generic code columns (maybe the buyer's own code): read only when nothing else gives a code. */
   generic: number[]
-  /** Distributor, seller and internal code columns: their codes are never returned. */
+  /** Distributor, seller and internal code columns (including generic ones of numbers only): their codes are never returned. */
   excluded: number[]
 }
 
@@ -42,6 +42,10 @@ function share(rows: Row[], index: number, test: (cell: string) => boolean): num
   return cells.length ? cells.filter(test).length / cells.length : 0
 }
 
+const isAllDigitCode = (cell: string) => /^\d[\d\s./-]*$/.test(cell.trim())
+
+/** Nearly all filled cells of a generic code column are numbers: an internal item code. */
+const INTERNAL_SHARE = 0.8
 /** Most filled cells are distributor codes: a seller's column whatever its header says. */
 const DISTRIBUTOR_SHARE = 0.5
 /** Enough part-number-like cells (each still checked strictly) for a column headed "Value", "Name", "ID"… to be read as part numbers. */
@@ -54,7 +58,9 @@ export function columnRoles(header: TableHeader, rows: Row[]): ColumnRoles {
     if (col.kind === 'order' || col.kind === 'internal') return void roles.excluded.push(i)
     if (col.kind !== 'pn' && col.kind !== 'value') return
     if (share(rows, i, isDistributorCode) >= DISTRIBUTOR_SHARE) return void roles.excluded.push(i)
-    if (col.kind === 'pn') return void (col.rank === 1 ? roles.manufacturer : roles.generic).push(i)
+    if (col.kind === 'pn' && col.rank === 1) return void roles.manufacturer.push(i)
+    // A generic "Code"/"Referencia" column of numbers only is the buyer's (or seller's) item code.
+    if (col.kind === 'pn') return void (share(rows, i, isAllDigitCode) >= INTERNAL_SHARE ? roles.excluded : roles.generic).push(i)
     const score = share(rows, i, looksLikePartNumber)
     if (score >= PART_SHARE) candidates.push({ index: i, score })
   })
