@@ -40,10 +40,12 @@ test('too many pages', async (t) => {
   t.equal(ok.pages, 3, 'exactly at the limit is fine')
 })
 
-test('encrypted or password-protected', async (t) => {
+test('a password needed to open is refused; an owner password alone is not', async (t) => {
   await rejects(t, await simplePdf(1, { userPassword: 'secret', ownerPassword: 'owner' }), 'encrypted', 'user password')
-  // Opens with an empty user password, but carries an /Encrypt dictionary.
-  await rejects(t, await simplePdf(1, { ownerPassword: 'owner', permissions: { printing: 'highResolution' } }), 'encrypted', 'owner password only')
+  // An owner password only (permissions restricted, no password to open): read like any other PDF.
+  const owner = await extractPartNumbers(await simplePdf(1, { ownerPassword: 'owner', permissions: { printing: 'highResolution' } }))
+  t.equal(owner.pages, 1, 'owner password only: read')
+  t.ok(owner.part_numbers.length > 0, 'owner password only: its part numbers are found')
 })
 
 test('corrupt or truncated', async (t) => {

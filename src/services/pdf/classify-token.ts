@@ -12,7 +12,8 @@ const CHARSET = /^[A-Za-z0-9][A-Za-z0-9\-./+#_]*$/
 /** Tokens as they appear in running text, with their offsets. */
 export function tokenize(text: string): Array<{ token: string; start: number; end: number }> {
   const out: Array<{ token: string; start: number; end: number }> = []
-  for (const m of text.matchAll(/[^\s,;()[\]{}|"'<>]+/g)) {
+  // Unicode hyphens and the minus sign are hyphens (one character each: offsets stay valid).
+  for (const m of text.replace(/[\u2010-\u2013\u2212]/g, '-').matchAll(/[^\s,;()[\]{}|"'<>]+/g)) {
     const cleaned = cleanToken(m[0])
     if (!cleaned) continue
     const start = m.index + m[0].indexOf(cleaned)
@@ -41,7 +42,26 @@ export function isPartNumber(token: string, context: TokenContext): boolean {
   }
   if (context === 'free' && digits < 2) return false
   if (/^[A-Z]?[a-z]{2,}\d{1,4}$/.test(t)) return false // "Item10", "page12": a word with a number glued on
-  return !isMeasurement(t) && !isPackageOrStandard(t) && !isDocumentNumber(t) && !isDateOrTime(t) && !isUrl(t)
+  return !isMeasurement(t) && !isPackageOrStandard(t) && !isPackageWithValue(t) && !isLibraryName(t) && !isDocumentNumber(t) && !isDateOrTime(t) && !isUrl(t)
+}
+
+/**
+ * EDA library and footprint names join words or values with underscores (HEADER_1X4_male,
+ * R_0402_5MIL_DWS, 4B8_2.2k); manufacturer part numbers do not put a whole word or a value between
+ * underscores.
+ */
+function isLibraryName(t: string): boolean {
+  const pieces = t.split('_')
+  return pieces.length > 1 && pieces.some((p) => /^[A-Za-z]{3,}$/.test(p) || (/[a-z]/i.test(p) && isMeasurement(p)))
+}
+
+/**
+ * A package and a value strung together is a generic description or a shop's house code, not a
+ * manufacturer part number: SMD0805-1K2-1, QFN-20_5x5mm, USB-3.5MM-DIP.
+ */
+function isPackageWithValue(t: string): boolean {
+  const pieces = t.split(/[-_]/).filter(Boolean)
+  return pieces.length > 1 && pieces.some((p) => PACKAGE.test(p) || FOOTPRINT.test(p)) && pieces.some((p) => isMeasurement(p))
 }
 
 /** NCM, CNPJ/CPF, CEP, phone numbers, dates in digit-only form. */
@@ -81,13 +101,15 @@ export function validCnpj(d: string): boolean {
 }
 
 const UNIT =
-  /^[±+~-]?\d+(?:[.,]\d+)?(?:[pnuµμmkKMGT]?(?:F|H|OHMS?|R|V|VAC|VDC|VRMS|A|AH|W|WH|VA|HZ|S|B|BITS?|BPS|BYTES?|DB|DBM|DBI)|[kKM]|%|PPM|MM|CM|M|IN|MILS?|°C|ºC|C|K|AWG|PCS?|P[CÇ]S?|UN|UND|UNID|EA|RL|REELS?|X|VIAS|PINOS?|PINS?|P|WAY|CH|NM|LM|MCD|CD|G|KG|L|ML|MIN|H|HRS?|DIAS?|DAYS?)$/i
+  /^[±+~-]?\d+(?:[.,]\d+)?(?:[pnuµμmkKMGT]?(?:F|H|OHMS?|R|V|VAC|VDC|VRMS|A|AH|W|WH|VA|HZ|S|B|BITS?|BPS|BYTES?|DB|DBM|DBI)|[kKM]|[pnuµμ]|%|PPM|MM|CM|M|IN|MILS?|°C|ºC|C|K|AWG|PCS?|P[CÇ]S?|UN|UND|UNID|EA|RL|REELS?|X|VIAS|PINOS?|PINS?|P|WAY|CH|NM|LM|MCD|CD|G|KG|L|ML|MIN|H|HRS?|DIAS?|DAYS?)$/i
 /** Resistor/capacitor shorthand: 4K7, 2R2, 0R47, 4n7. */
 const RKM = /^\d+(?:[RKMUPµ]|n)\d{1,2}$/i
 
 /** Values with units, alone or combined: 100nF, 10V, 1/4W, 5%, 100nF/50V, 3-17V, 10x10mm, 4K7. */
 function isMeasurement(t: string): boolean {
   if (UNIT.test(t) || RKM.test(t)) return true
+  // A reference letter glued to a value with a unit of two letters or more: Q12MHz, C10uF (not S1M, S1A).
+  if (/^[A-Z]\d[\d.,]*[a-zµ]*[A-Za-z]{2,}$/i.test(t) && UNIT.test(t.slice(1)) && /[A-Za-zµ]{2,}$/.test(t.slice(1))) return true
   if (/^\d+(?:[.,]\d+)?(?:x\d+(?:[.,]\d+)?)+(?:mm|cm|m|in)?$/i.test(t)) return true // dimensions
   const parts = t.split(/[/~]|(?<=\d)[-x](?=[\d.])|(?<=[a-zA-Z%])-(?=\d)/i)
   if (parts.length > 1 && parts.every((p) => p === '' || /^\d+(?:[.,]\d+)?$/.test(p) || UNIT.test(p) || RKM.test(p))) {
@@ -97,14 +119,29 @@ function isMeasurement(t: string): boolean {
 }
 
 const PACKAGE =
-  /^(?:SOT|SOD|SOIC|SO|SOP|TSSOP|HTSSOP|MSOP|VSSOP|SSOP|QSOP|TSOP|QFN|VQFN|WQFN|UQFN|TQFN|DFN|WDFN|UDFN|TDFN|WSON|VSON|USON|XSON|SON|LQFP|TQFP|QFP|PQFP|BGA|FBGA|LFBGA|DIP|PDIP|CDIP|SIP|TO|DO|SC|SMA|SMB|SMC|SMD|WLCSP|CSP|LGA|PLCC|D2PAK|DPAK|IPAK|SOJ|MELF|HSOP|ESOP|LCC|MICROSMP|POWERPAK|POWERSO)-?\d*(?:[-/]\d+)*[A-Z]{0,2}$/i
+  /^(?:SOT|SOD|SOIC|SO|SOP|TSSOP|HTSSOP|MSOP|VSSOP|SSOP|QSOP|TSOP|QFN|VQFN|WQFN|UQFN|TQFN|DFN|WDFN|UDFN|TDFN|WSON|VSON|USON|XSON|SON|LQFP|TQFP|QFP|PQFP|BGA|FBGA|LFBGA|DIP|PDIP|CDIP|SIP|SIL|DIL|TO|DO|SC|SMA|SMB|SMC|SMD|WLCSP|CSP|LGA|PLCC|D2PAK|DPAK|IPAK|SOJ|MELF|HSOP|ESOP|LCC|MICROSMP|POWERPAK|POWERSO)-?\d*(?:[-/]\d+)*[A-Z]{0,2}$/i
 
 const STANDARD =
-  /^(?:IP\d{2}K?|CAT-?\d[AE]?|USB-?\d(?:\.\d)?(?:-?[ABC])?|RJ-?\d{2}|DB-?\d{1,2}|DE-?9|DDR\d[LX]?|LPDDR\d[XE]?|PCIE?-?\d(?:\.\d)?|HDMI-?\d(?:\.\d)?|SATA-?\d|M\d+(?:[.,]\d+)?(?:X\d+(?:[.,]\d+)?)?|RS-?\d{3}[A-Z]?|(?:IEC|ISO|EN|UL|IPC|NBR|ASTM|DIN|IEEE|CISPR|JESD|MIL|NR)-?\d+(?:[-.:/]\d+)*[A-Z]?|AEC-?Q\d{3}|MSL-?\d|FR-?4|X\dR|C0G|NP0|Y5V|Z5U|CORTEX-?[AMR]\d+\+?|ARM\d+|I2C|I2S|CAN-?FD|WI-?FI-?\d?|BLE-?\d(?:\.\d)?|802\.\d+[A-Z]*|[2345]G|ROHS-?\d?|UL-?94-?V-?\d|E\d{2}|Q[1-4]|\d+-?(?:BITS?|PINS?|PINOS?|VIAS|WAYS?|CH|CHANNELS?|CANAIS|LAYERS?|CAMADAS|CORES?|PORTAS?|PORTS?|POLOS|POLES|FIOS|WIRES?|SLOTS?|KEYS?|TECLAS)|\d+(?:ST|ND|RD|TH)|V\d+(?:\.\d+)+|REV\.?-?[A-Z0-9]{1,3}|[RCLUQDJTYF]\d{1,3}|\d+(?:A|V|W)?\/\d+(?:A|V|W)?)$/i
+  /^(?:IP\d{2}K?|CAT-?\d[AE]?|USB-?\d(?:\.\d)?(?:-?[ABC])?|RJ-?\d{2}|DB-?\d{1,2}|DE-?9|DDR\d[LX]?|LPDDR\d[XE]?|PCIE?-?\d(?:\.\d)?|HDMI-?\d(?:\.\d)?|SATA-?\d|M\d+(?:[.,]\d+)?(?:X\d+(?:[.,]\d+)?)?|[A-Z]{1,3}\d{1,2}X\d{1,3}(?:MM)?|RS-?\d{3}[A-Z]?|(?:IEC|ISO|EN|UL|IPC|NBR|ASTM|DIN|IEEE|CISPR|JESD|MIL|NR)-?\d+(?:[-.:/]\d+)*[A-Z]?|AEC-?Q\d{3}|MSL-?\d|FR-?4|X\dR|C0G|NP0|Y5V|Z5U|CORTEX-?[AMR]\d+\+?|ARM\d+|I2C|I2S|CAN-?FD|WI-?FI-?\d?|BLE-?\d(?:\.\d)?|802\.\d+[A-Z]*|[2345]G|ROHS-?\d?|UL-?94-?V-?\d|E\d{2}|Q[1-4]|RM\d+(?:[.,]\d+)?(?:MM)?|(?:ID|OD|DIA)\d+(?:[.,/]\d+)*(?:MM|IN)?|\d+-?(?:BITS?|PINS?|PINOS?|POS|POSITIONS?|CONTACTS?|VIAS|WAYS?|CH|CHANNELS?|CANAIS|LAYERS?|CAMADAS|CORES?|PORTAS?|PORTS?|POLOS|POLES|FIOS|WIRES?|SLOTS?|KEYS?|TECLAS)|\d+(?:ST|ND|RD|TH)|V\d+(?:\.\d+)+|REV\.?-?[A-Z0-9]{1,3}|[RCLUQDJTYF]\d{1,3}|\d+(?:A|V|W)?\/\d+(?:A|V|W)?)$/i
 
-/** Package outlines, interface and test standards, reference designators, ordinals, revisions. */
+/** Chip sizes with a component letter (R0402, C0805, RA1206, FB0805) and pin-count packages (8SOIC, 16-PDIP). */
+const FOOTPRINT =
+  /^(?:[A-Z]{0,3}_?(?:01005|0201|0402|0603|0805|1008|1206|1210|1806|1812|2010|2512)|\d{1,3}-?(?:SOIC|SOP|SSOP|TSSOP|MSOP|QFN|DFN|DIP|PDIP|CDIP|EDIP|SIP|QFP|LQFP|TQFP|BGA|SMD|TO\d*))$/i
+
+/** A connector family with its pitch (XH2.54, XH-2.54, KF7.62, PH2.0): a kind of part, not an orderable one. */
+const PITCH_SERIES = /^[A-Z]{1,4}-?(?:1\.0|1\.25|1\.27|1\.5|2\.0|2\.5|2\.54|3\.5|3\.81|3\.96|5\.0|5\.08|7\.5|7\.62)(?:MM)?$/i
+
+/** Export-control and compliance classes: EAR99, 3A991, 5A992.c. */
+const EXPORT_CLASS = /^(?:EAR99|\d[A-E]\d{3}(?:\.[a-z])?)$/i
+
+/** Package outlines, footprints, interface and test standards, reference designators, ordinals, revisions. */
 function isPackageOrStandard(t: string): boolean {
-  return PACKAGE.test(t) || STANDARD.test(t)
+  return PACKAGE.test(t) || STANDARD.test(t) || FOOTPRINT.test(t) || PITCH_SERIES.test(t) || EXPORT_CLASS.test(t)
+}
+
+/** A package, footprint, standard or a value with its unit: what sits beside a part number without being one. */
+export function isPackageOrMeasure(t: string): boolean {
+  return isMeasurement(t) || isPackageOrStandard(t)
 }
 
 /** Order, invoice and quote numbers with their usual prefixes: PO-2024-0012, NF-123456, INV2024-7. */

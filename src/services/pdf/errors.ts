@@ -17,7 +17,7 @@ const MESSAGES: Record<PdfRejectCode, string> = {
   too_many_pages: 'The PDF has too many pages.',
   too_large_decompressed: 'The PDF unpacks to too much content.',
   too_complex: 'The PDF is too complex to read within the limits of this service.',
-  encrypted: 'The PDF is encrypted or password-protected; please upload an unprotected copy.',
+  encrypted: 'The PDF needs a password to open; please upload a copy without an open password.',
   corrupt: 'The PDF is damaged or truncated and cannot be read.',
 }
 

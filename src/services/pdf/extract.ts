@@ -1,3 +1,5 @@
+import { tokenize } from './classify-token.js'
+import { columnRoles, isSellerCode, type ColumnRoles } from './column-roles.js'
 import { buildLines } from './layout.js'
 import { parseQuantity } from './quantity.js'
 import { readPdfText } from './read-pdf.js'
@@ -45,8 +47,9 @@ export function extractFromPages(pages: TextItem[][]): ExtractionResult {
         }
         continue
       }
+      const roles = columnRoles(block.header, block.rows)
       for (const row of block.rows) {
-        const { codes, description, quantity } = readRow(row, block.header)
+        const { codes, description, quantity } = readRow(row, block.header, roles)
         for (const code of codes) parts.add(code, page, lineNo.get(row.line)!, description, quantity)
       }
     }
@@ -55,25 +58,23 @@ export function extractFromPages(pages: TextItem[][]): ExtractionResult {
 }
 
 /**
- * Codes of one item row, best source first: the manufacturer part-number column, else codes that
+ * Codes of one item row, best source first: the manufacturer part-number columns, else codes that
  * look like part numbers inside the description, else a generic code column (which is often the
- * buyer's own item code). Explicit PN:/MPN prefixes anywhere in the row always count.
+ * buyer's own item code). Explicit PN:/MPN prefixes anywhere in the row always count. Codes found
+ * in the row's distributor or internal code columns are never returned.
  */
-function readRow(row: Row, header: TableHeader): { codes: string[]; description?: string; quantity?: number } {
+function readRow(row: Row, header: TableHeader, roles: ColumnRoles): { codes: string[]; description?: string; quantity?: number } {
   const cols = header.columns
   const cell = (i: number) => row.cells[i] ?? ''
-  const indexes = (pred: (c: TableHeader['columns'][number]) => boolean) => cols.flatMap((c, i) => (pred(c) ? [i] : []))
-  const manufacturer = indexes((c) => c.kind === 'pn' && c.rank === 1)
-  const generic = indexes((c) => c.kind === 'pn' && c.rank !== 1)
   const descIndex = cols.findIndex((c) => c.kind === 'desc')
   const qtyIndex = cols.findIndex((c) => c.kind === 'qty')
   const description = descIndex >= 0 ? cell(descIndex).replace(/\s+/g, ' ').trim() || undefined : undefined
 
   const sources: Array<() => string[]> = [
-    ...manufacturer.map((i) => () => cellCodes(cell(i))),
-    ...(manufacturer.length ? [] : generic.map((i) => () => cellCodes(cell(i)))),
+    ...roles.manufacturer.map((i) => () => cellCodes(cell(i), cols[i]!.kind === 'pn' ? 'labelled' : 'free')),
+    ...(roles.manufacturer.length ? [] : roles.generic.map((i) => () => cellCodes(cell(i)))),
     () => (description ? descriptionCodes(description) : []),
-    ...(manufacturer.length ? generic.map((i) => () => cellCodes(cell(i))) : []),
+    ...(roles.manufacturer.length ? roles.generic.map((i) => () => cellCodes(cell(i))) : []),
   ]
   let codes: string[] = []
   for (const source of sources) {
@@ -81,7 +82,8 @@ function readRow(row: Row, header: TableHeader): { codes: string[]; description?
     if (codes.length) break
   }
   codes = [...codes, ...prefixedCodes(row.cells.join('  '))]
-  const unique = [...new Map(codes.map((c) => [c.toUpperCase(), c])).values()]
+  const excluded = new Set(roles.excluded.flatMap((i) => tokenize(cell(i)).map((t) => t.token.toUpperCase())))
+  const unique = [...new Map(codes.filter((c) => !excluded.has(c.toUpperCase()) && !isSellerCode(c)).map((c) => [c.toUpperCase(), c])).values()]
   const quantity = qtyIndex >= 0 ? parseQuantity(cell(qtyIndex)) : undefined
   return { codes: unique, description, quantity }
 }

@@ -83,11 +83,9 @@ export async function readPdfText(data: Uint8Array, budgets: ExtractOptions = {}
     } catch (err) {
       throw rejection(err)
     }
-    const { info } = await doc.getMetadata().catch((err: unknown) => {
-      throw rejection(err)
-    })
-    // Opening with an empty user password still means the author restricted the document.
-    if ((info as { EncryptFilterName?: string | null }).EncryptFilterName) throw new PdfRejectedError('encrypted')
+    // A PDF encrypted with an owner password only opens with the empty user password: pdfjs has
+    // decrypted it by now, and its permission flags (print, copy...) do not concern reading text.
+    // One that needs a user password fails above with a PasswordException.
     if (doc.numPages < 1) throw new PdfRejectedError('corrupt', 'The PDF has no pages.')
     if (doc.numPages > maxPages) {
       throw new PdfRejectedError('too_many_pages', `The PDF has ${doc.numPages} pages; at most ${maxPages} are accepted.`)

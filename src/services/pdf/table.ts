@@ -1,4 +1,4 @@
-import { decomposeLabel, headerTerm, type ColumnKind } from './headers.js'
+import { decomposeLabel, headerTerm, isCodeKind, type ColumnKind } from './headers.js'
 import { makeLine } from './layout.js'
 import type { Line, Segment, Word } from './types.js'
 
@@ -67,7 +67,7 @@ function headerCells(segments: Segment[]): HeaderCell[] | null {
   }
   const known = cells.filter((c) => c.kind)
   if (known.length < 2 || known.length < 0.6 * cells.length) return null
-  if (!known.some((c) => c.kind === 'pn' || c.kind === 'desc')) return null
+  if (!known.some((c) => c.kind === 'desc' || isCodeKind(c.kind!))) return null
   return cells
 }
 
@@ -95,7 +95,8 @@ export function detectHeader(lines: Line[], i: number): { header: TableHeader; c
   const single = headerCells(line.segments)
   const next = lines[i + 1]
   const sameSize = next && Math.abs(next.size - line.size) < 0.15 * line.size
-  if (single && next && sameSize && next.y - line.y < 1.8 * line.size && next.y > line.y && !/\d/.test(next.text)) {
+  // Tried even when the first line alone is no header: "Designator  Quantity" over "Name".
+  if (next && sameSize && next.y - line.y < 1.8 * line.size && next.y > line.y && !/\d/.test(next.text)) {
     const cells = headerCells(mergeHeaderLines(line, next))
     // Kept only if it recognises at least as many labels (a first body row without digits would not).
     if (cells) {
@@ -131,7 +132,7 @@ export function headerSplit(header: TableHeader): number | null {
   const kinds = header.columns.map((c) => c.kind)
   for (let k = 2; k <= kinds.length - 2; k++) {
     const rest = kinds.slice(k)
-    if (rest.every((kind, j) => kind === kinds[j]) && rest.some((kind) => kind === 'pn' || kind === 'desc')) {
+    if (rest.every((kind, j) => kind === kinds[j]) && rest.some((kind) => kind === 'desc' || isCodeKind(kind))) {
       return (header.columns[k - 1]!.x1 + header.columns[k]!.x0) / 2
     }
   }
@@ -262,7 +263,7 @@ export function fitsTable(line: Line, header: TableHeader): boolean {
   if (isProse(line, header)) return false
   const cells = lineCells(line, header)
   const anchor = header.columns.findIndex((c) => c.kind === 'qty')
-  const code = header.columns.findIndex((c) => c.kind === 'pn' || c.kind === 'desc')
+  const code = header.columns.findIndex((c) => c.kind === 'desc' || isCodeKind(c.kind))
   if (code < 0 || !cells[code]) return false
   return anchor < 0 || /^\d[\d.,]*(\s*\S{0,4})?$/.test(cells[anchor] ?? '')
 }
@@ -298,15 +299,18 @@ export function tableEnd(lines: Line[], start: number, header: TableHeader, isHe
  */
 export function buildRows(lines: Line[], header: TableHeader): Row[] {
   const cols = header.columns
-  const pick = (kinds: ColumnKind[]) => cols.flatMap((c, i) => (kinds.includes(c.kind) ? [i] : []))
+  const body = lines.filter((line) => !/^[-=_.\s]+$/.test(line.text)) // rules under a text-mode header
+  const lineCellsOf = body.map((line) => lineCells(line, header))
+  // A column left empty in every line (its numbers drawn under the neighbouring label) anchors nothing.
+  const filled = (i: number) => lineCellsOf.some((cells) => cells[i])
+  const pick = (kinds: ColumnKind[]) => cols.flatMap((c, i) => (kinds.includes(c.kind) && filled(i) ? [i] : []))
   let anchors = pick(['item', 'qty'])
-  if (!anchors.length) anchors = pick(['pn'])
+  if (!anchors.length) anchors = pick(['pn', 'value', 'order', 'internal'])
   if (!anchors.length) anchors = pick(['other'])
 
   const rows: Row[] = []
-  for (const line of lines) {
-    if (/^[-=_.\s]+$/.test(line.text)) continue // rule under a text-mode header
-    const cells = lineCells(line, header)
+  for (const [k, line] of body.entries()) {
+    const cells = lineCellsOf[k]!
     const current = rows[rows.length - 1]
     const opens = !current || !anchors.length || anchors.some((i) => cells[i])
     if (opens) {
@@ -324,6 +328,6 @@ export function buildRows(lines: Line[], header: TableHeader): Row[] {
 
 /** A code broken after "-" or "/" (or leaving a tiny tail) continues without a space. */
 function joinContinuation(prev: string, next: string, kind: ColumnKind): string {
-  if (kind === 'pn' && !/\s/.test(next) && (/[-/.]$/.test(prev) || next.length <= 3)) return prev + next
+  if (isCodeKind(kind) && !/\s/.test(next) && (/[-/.]$/.test(prev) || next.length <= 3)) return prev + next
   return `${prev} ${next}`
 }

@@ -1,4 +1,5 @@
-import { isPartNumber, tokenize } from './classify-token.js'
+import { isPartNumber, tokenize, type TokenContext } from './classify-token.js'
+import { dropContained, splitAttributes, wholeCellCode } from './code-shape.js'
 import { stripAccents } from './headers.js'
 
 /**
@@ -35,14 +36,27 @@ export function descriptionCodes(text: string): string[] {
   const masked = new Set<number>()
   for (const m of folded.matchAll(NOT_A_PART)) masked.add(m.index + m[0].length)
   for (const m of folded.matchAll(PREFIX)) masked.add(m.index + m[0].length) // handled by prefixedCodes
-  return tokenize(text)
-    .filter((t) => !masked.has(t.start) && isPartNumber(t.token, 'free'))
-    .map((t) => t.token)
+  // "[FURN_7777] Office Chair": ERP exports put the seller's own product code in brackets up front.
+  const bracketed = /^\s*\[([^\]\s]+)\]/.exec(text)
+  if (bracketed) masked.add(text.indexOf(bracketed[1]!))
+  return dropContained(
+    tokenize(text)
+      .filter((t) => !masked.has(t.start))
+      .flatMap((t) => splitAttributes(t.token))
+      .filter((token) => isPartNumber(token, 'free')),
+  )
 }
 
-/** Codes in a part-number column cell: every token that passes the lenient check. */
-export function cellCodes(text: string): string[] {
-  return tokenize(text)
-    .filter((t) => isPartNumber(t.token, 'labelled'))
-    .map((t) => t.token)
+/**
+ * Codes in a part-number column cell, lenient ('labelled') under a part-number header, strict
+ * ('free') in a column judged by its cells. Under a header, a cell that is one code is kept whole.
+ */
+export function cellCodes(text: string, context: TokenContext = 'labelled'): string[] {
+  const whole = context === 'labelled' ? wholeCellCode(text) : null
+  if (whole) return [whole]
+  return dropContained(
+    tokenize(text)
+      .flatMap((t) => splitAttributes(t.token))
+      .filter((token) => isPartNumber(token, context)),
+  )
 }
