@@ -160,6 +160,18 @@ export function impliedDecision(status: ClassificationStatus, reasons: ReviewRea
 }
 
 /**
+ * Within the caller's transaction, holding the part number's row lock: a decision on `id`.
+ * Accepting makes it the part number's accepted classification (the one it had becomes REPLACED).
+ * `reviewerId` null: the gateway decided (a later answer confirmed it).
+ */
+export async function decideClassification(client: pg.PoolClient, id: string, partnumberId: string, status: 'ACTIVE' | 'REJECTED', reviewerId: string | null): Promise<void> {
+  if (status === 'ACTIVE') {
+    await client.query(`UPDATE classifications SET status = 'REPLACED' WHERE partnumber_id = $1 AND status = 'ACTIVE' AND id <> $2`, [partnumberId, id])
+  }
+  await client.query('UPDATE classifications SET status = $2, reviewed_by = $3, reviewed_at = now() WHERE id = $1', [id, status, reviewerId])
+}
+
+/**
  * A reviewer accepts (ACTIVE) or rejects (REJECTED) a classification, by the rules of
  * reviewConflict, and/or corrects its NCM code; reviewed_by and reviewed_at record who decided last
  * and when, corrected_by, corrected_at and previous_ncm who corrected the code last, when and from
@@ -192,15 +204,7 @@ export async function reviewClassification(
         )
       }
       const decision = change.decision ?? (correction ? impliedDecision(status, current.rows[0].review_reasons) : undefined)
-      if (decision === 'ACTIVE') {
-        await client.query(
-          `UPDATE classifications SET status = 'REPLACED' WHERE partnumber_id = $1 AND status = 'ACTIVE' AND id <> $2`,
-          [rows[0].partnumber_id, id],
-        )
-      }
-      if (decision) {
-        await client.query('UPDATE classifications SET status = $2, reviewed_by = $3, reviewed_at = now() WHERE id = $1', [id, decision, reviewerId])
-      }
+      if (decision) await decideClassification(client, id, rows[0].partnumber_id, decision, reviewerId)
       const updated = await client.query(`${CLASSIFICATION_SELECT} WHERE c.id = $1`, [id])
       return { ok: true as const, classification: (await toClassificationViews(pool, updated.rows))[0]! }
     })

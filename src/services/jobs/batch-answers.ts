@@ -2,6 +2,7 @@ import type { AiMessage } from '../ai/messages.js'
 import type { ResultOutcome } from '../ai/classification-result.js'
 import { normalizePartnumber } from '../classifications/classifications-store.js'
 import { partnumberKey } from '../classifications/review-reasons.js'
+import { NO_REASON_GIVEN, unusableResult } from './single-job-events.js'
 
 /**
  * One answer of the AI server about one item of a batch: a result (usable or not) or a failure,
@@ -23,7 +24,6 @@ export interface AnswerableItem {
 /** How an answer was tied to its item: by the part number its result names, the one its text names, or the order the server works in. */
 export type MatchedBy = 'partnumber' | 'text' | 'order'
 
-export const NO_REASON_GIVEN = 'AI server reported a failure without a reason'
 
 /**
  * The answer a chunk's message carries, if any: `partial_result`, `failed`, and a `done` that
@@ -41,6 +41,12 @@ export function answerOf(message: AiMessage): BatchAnswer | undefined {
     case 'processing':
       return undefined
   }
+}
+
+/** The failure an answer reports: its error, or why its result cannot be stored; null for a usable result. */
+export function failureOf(answer: BatchAnswer): string | null {
+  if (answer.kind === 'error') return answer.error
+  return answer.result.ok ? null : unusableResult(answer.result.reason)
 }
 
 const squeeze = (text: string) => normalizePartnumber(text)

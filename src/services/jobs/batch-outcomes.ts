@@ -2,12 +2,12 @@ import type pg from 'pg'
 import { inTransaction, type Queryable } from '../../db/queryable.js'
 import type { ClassificationFields } from '../ai/classification-result.js'
 import type { Progress } from '../ai/messages.js'
-import { storeClassification } from '../classifications/classifications-store.js'
+import { decideClassification, storeClassification } from '../classifications/classifications-store.js'
 import { reviewFor, withNcmCheck, type Review } from '../classifications/review-reasons.js'
 import { checkOneNcm } from '../ncm/ncm-checks.js'
 import type { NcmCheck } from '../ncm/ncm-check.js'
 import { failPendingItems, type JobAttempt } from './job-outcomes.js'
-import { candidateNames, matchAnswer, type AnswerableItem, type BatchAnswer, type MatchedBy } from './batch-answers.js'
+import { candidateNames, failureOf, matchAnswer, type AnswerableItem, type BatchAnswer, type MatchedBy } from './batch-answers.js'
 
 // The writes that move a batch job and its items; guarded and idempotent like those of single jobs.
 
@@ -143,24 +143,20 @@ function itemChange(item: ItemRow, answer: BatchAnswer, by: MatchedBy, check: Nc
     return item.attributed_by_order && by !== 'order' && reviewFor(item.partnumber, answer.named).reasons.length === 0 ? 'confirmed' : 'duplicate'
   }
   if (item.status === 'DONE' || (item.status === 'FAILED' && !item.no_answer)) return 'keep'
-  return { status: 'FAILED', error: answer.kind === 'error' ? answer.error : `AI server sent an unusable result: ${answer.result.ok ? '' : answer.result.reason}` }
+  return { status: 'FAILED', error: failureOf(answer)! }
 }
 
 /** Within the caller's transaction: a result attributed by order that a later answer named is accepted as any trusted result is. */
 async function acceptConfirmed(client: pg.PoolClient, classificationId: string): Promise<void> {
   // The part number's row is the lock under which its accepted classification changes (as in store_classification).
-  await client.query('SELECT 1 FROM partnumbers WHERE id = (SELECT partnumber_id FROM classifications WHERE id = $1) FOR UPDATE', [classificationId])
-  await client.query(
-    `UPDATE classifications SET status = 'REPLACED'
-      WHERE partnumber_id = (SELECT partnumber_id FROM classifications WHERE id = $1) AND status = 'ACTIVE'`,
-    [classificationId],
-  )
-  await client.query(`UPDATE classifications SET status = 'ACTIVE', reviewed_at = now() WHERE id = $1 AND status = 'PENDING'`, [classificationId])
+  const { rows } = await client.query(
+    'SELECT p.id FROM partnumbers p JOIN classifications c ON c.partnumber_id = p.id WHERE c.id = $1 FOR UPDATE OF p', [classificationId])
+  await decideClassification(client, classificationId, rows[0].id, 'ACTIVE', null)
 }
 
 async function keepUnmatched(client: pg.PoolClient, job: JobAttempt, answer: BatchAnswer, hash: Buffer, reason: 'no_item' | 'item_answered', partnumber?: string): Promise<AnswerApplied> {
   const result = answer.kind === 'result' && answer.result.ok ? answer.result.fields : null
-  const error = result ? null : answer.kind === 'error' ? answer.error : `AI server sent an unusable result: ${answer.result.ok ? '' : answer.result.reason}`
+  const error = failureOf(answer)
   await client.query(
     `INSERT INTO job_unmatched_answers (job_id, attempt, reason, partnumber, result, error, message, message_hash)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (job_id, message_hash) DO NOTHING`,

@@ -71,17 +71,6 @@ export async function recordChunkAiJobId(db: Queryable, jobId: string, attempt: 
   await db.query('UPDATE job_chunks SET ai_job_id = $4 WHERE job_id = $1 AND attempt = $2 AND chunk = $3', [jobId, attempt, chunk, aiJobId])
 }
 
-/** Pending items of one chunk, in the order they were sent. */
-export async function pendingChunkItems(db: Queryable, jobId: string, attempt: number, chunk: number): Promise<Array<{ partnumber: string; position: number }>> {
-  const { rows } = await db.query(
-    `SELECT i.partnumber, i.position FROM job_items i
-       JOIN job_chunks c ON c.job_id = i.job_id AND c.attempt = $2 AND c.chunk = $3 AND i.partnumber = ANY(c.partnumbers)
-      WHERE i.job_id = $1 AND i.status = 'PENDING' ORDER BY i.position`,
-    [jobId, attempt, chunk],
-  )
-  return rows
-}
-
 const ITEM_SELECT = `SELECT i.partnumber, i.position, i.status, i.source, i.input, i.error, i.finished_at, i.finish_order, i.classification_id FROM job_items i`
 
 async function withResults(db: Queryable, rows: any[]): Promise<BatchItemView[]> {
